@@ -1,0 +1,1 @@
+"""Benchmark code shared by ``benchmarks/*.py`` and the book's benchmark chapter."""
