@@ -56,8 +56,8 @@ def sos_forward(b, pole_re, pole_im, q, x, y, ckpt, seg, block):
     for blk in prange(n_blocks):
         lo = blk * block
         width = min(lo + block, n_rows) - lo
-        v = np.zeros(width, dtype=x.dtype)
-        state = np.zeros((5, n_sec, width), dtype=x.dtype)  # z1, z2, s1.re, s1.im, s2
+        v = np.zeros(width, dtype=np.float64)
+        state = np.zeros((5, n_sec, width), dtype=np.float64)  # z1, z2, s1.re, s1.im, s2
         for n in range(n_time):
             if save and n % seg == 0:
                 ckpt[n // seg, :, :, lo:lo + width] = state
@@ -95,12 +95,12 @@ def sos_backward(b, pole_re, pole_im, q, x, ckpt, seg, block, grad_y, grad_x, gr
     for blk in prange(n_blocks):
         lo = blk * block
         width = min(lo + block, n_rows) - lo
-        buf = np.empty((seg, n_sec + 1, width), dtype=x.dtype)  # section inputs and outputs
-        state = np.empty((5, n_sec, width), dtype=x.dtype)
-        adj = np.zeros((5, n_sec, width), dtype=x.dtype)  # t1.re, t1.im, t2, g[n+1], g[n+2]
-        g = np.zeros(width, dtype=x.dtype)
-        part_b = np.zeros((n_sec, 3, width), dtype=x.dtype)
-        part_a = np.zeros((n_sec, 2, width), dtype=x.dtype)
+        buf = np.empty((seg, n_sec + 1, width), dtype=np.float64)  # section inputs and outputs
+        state = np.empty((5, n_sec, width), dtype=np.float64)
+        adj = np.zeros((5, n_sec, width), dtype=np.float64)  # t1.re, t1.im, t2, g[n+1], g[n+2]
+        g = np.zeros(width, dtype=np.float64)
+        part_b = np.zeros((n_sec, 3, width), dtype=np.float64)
+        part_a = np.zeros((n_sec, 2, width), dtype=np.float64)
         acc_b = np.zeros((n_sec, 3, width), dtype=np.float64)
         acc_a = np.zeros((n_sec, 2, width), dtype=np.float64)
         for s_idx in range(n_seg - 1, -1, -1):

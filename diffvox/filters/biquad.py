@@ -38,12 +38,14 @@ def biquad_coefficients(kind: str, freq, q, gain_db=0.0, sr: float = 44100.0) ->
     ref = next((v for v in (freq, q, gain_db) if isinstance(v, torch.Tensor)), None)
     freq, q, gain_db = (_as_tensor(v, ref) for v in (freq, q, gain_db))
     freq, q, gain_db = torch.broadcast_tensors(freq, q, gain_db)
-    if not torch.jit.is_tracing() and not freq.requires_grad:
+    if freq.device.type == "cpu" and not freq.requires_grad:
         if bool(((freq <= 0) | (freq >= sr / 2)).any()):
             raise ValueError(f"biquad frequency must lie in (0, {sr / 2}) Hz")
         if bool((q <= 0).any()):
             raise ValueError("biquad Q must be positive")
 
+    # Evaluated in the parameters' dtype, in the original implementation's order: float32
+    # parameters give its coefficients bit for bit; float64 parameters give exact ones.
     w0 = 2 * math.pi * freq / sr
     cos_w0, sin_w0 = torch.cos(w0), torch.sin(w0)
     alpha = sin_w0 / (2 * q)

@@ -83,13 +83,16 @@ class _FusedSosCPU(torch.autograd.Function):
         from . import _cpu_kernels
 
         dt = x.dtype
-        schur = tuple(_to_kernel(c.transpose(0, 1), dt) for c in schur_form(a[..., 0], a[..., 1]))
-        b_k = _to_kernel(b.permute(1, 2, 0), dt)  # (K, 3, N)
+        # coefficients and recursion state in float64 (cheap here: the kernel is latency-bound);
+        # signals stay in their dtype
+        f64 = torch.float64
+        schur = tuple(_to_kernel(c.transpose(0, 1), f64) for c in schur_form(a[..., 0], a[..., 1]))
+        b_k = _to_kernel(b.permute(1, 2, 0), f64)  # (K, 3, N)
         x_np = _to_kernel(x, dt)
         y = np.empty_like(x_np)
         n_rows, n_time = x_np.shape
         n_seg = -(-n_time // _SEGMENT) if any(ctx.needs_input_grad) else 0
-        ckpt = np.empty((n_seg, 5, b_k.shape[0], n_rows), x_np.dtype)
+        ckpt = np.empty((n_seg, 5, b_k.shape[0], n_rows), np.float64)
         block = _row_block(n_rows)
         _cpu_kernels.sos_forward(b_k, *schur, x_np, y, ckpt, _SEGMENT, block)
         if n_seg:
@@ -137,9 +140,11 @@ def _lagged_dot(g: torch.Tensor, y: torch.Tensor, lag: int) -> torch.Tensor:
 
 
 class _AllPole(torch.autograd.Function):
+    """a (N, 2), w (N, T) -> y (N, T), float64; the adjoint is the same filter reversed in time."""
+
     @staticmethod
     def forward(ctx, a, w, backend):
-        schur = tuple(c.to(w.dtype) for c in schur_form(a[:, 0], a[:, 1]))
+        schur = schur_form(a[:, 0], a[:, 1])
         y = _allpole_raw(schur, w, backend)
         ctx.save_for_backward(y, *schur)
         ctx.backend = backend
@@ -163,10 +168,11 @@ def _fir3(b: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 
 def _sos_generic(b, a, x, backend):
-    y = x
+    """The cascade in float64 (numerators cancel badly near z = 1; see :func:`sosfilt`)."""
+    y = x.to(torch.float64)
     for k in range(b.shape[1]):
         y = _AllPole.apply(a[:, k], _fir3(b[:, k], y), backend)
-    return y
+    return y.to(x.dtype)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -203,11 +209,15 @@ def sosfilt(sos: torch.Tensor, x: torch.Tensor, backend: str = "auto") -> torch.
     if n_time == 0 or n_sec == 0:
         return x2.reshape(*batch, n_time).clone()
 
-    a0 = sos2[..., 3:4]
-    if not sos2.requires_grad and bool((a0 == 0).any()):
+    # Normalised and filtered with float64 coefficients and state, whatever the signal's dtype:
+    # the all-pole part of a low, resonant section amplifies rounding noise by up to 1/|A(1)|
+    # (~1e5 at the chain's extremes), which float32 state cannot absorb. Signals keep their dtype.
+    sos64 = sos2.to(torch.float64)
+    a0 = sos64[..., 3:4]
+    if bool((a0.detach() == 0).any()):
         raise ValueError("sos has a section with a0 = 0")
-    b = sos2[..., :3] / a0
-    a = sos2[..., 4:] / a0
+    b = sos64[..., :3] / a0
+    a = sos64[..., 4:] / a0
     _check_stable(a)
 
     backend = _resolve(backend, x.device)
