@@ -1,4 +1,4 @@
-# diffvox: the whole set-up is `make book` and `make test`.
+# diffvox: the whole set-up is `make book` and `make test` (see README.md).
 SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := .venv
@@ -6,11 +6,12 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 TORCH_VERSION ?= 2.13.0
 PRESETS_URL ?= https://raw.githubusercontent.com/SonyResearch/diffvox/main/presets
-export DIFFVOX_PRESETS ?= $(CURDIR)/data/presets
+NOTEBOOKS := $(shell grep -l '^kernelspec:' book/*.md)
+NB_DIR := book/_nb
 
 .PHONY: venv data test pytest nbval book bench gpu-results clean
 
-# Installs in the order that works offline here; the stamp keeps it quick when done.
+## venv: .venv with torch (local CPU wheel when present), torchlpc, torchcomp and the package
 venv: $(VENV)/.stamp
 $(VENV)/.stamp: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,28 +23,36 @@ $(VENV)/.stamp: pyproject.toml
 	$(PIP) install -q --no-build-isolation -e ".[book,test]"
 	touch $@
 
-# Fills data/presets from $$DIFFVOX_PRESETS_SRC, else ../shared/presets, else the public release.
-data: data/presets/.stamp
-data/presets/.stamp:
+## data: data/presets from $$DIFFVOX_PRESETS, ../shared/presets or the public release (sha256-checked)
+data:
 	$(PYTHON) scripts/fetch_presets.py --out data/presets --url "$(PRESETS_URL)"
-	touch $@
 
-test: venv data
-	$(PY) -m pytest -q tests
-	$(PY) scripts/notebooks.py nbval
+## test: unit tests, then every chapter validated by nbval
+test: pytest nbval
 
 pytest: venv data
 	$(PY) -m pytest -q tests
 
-book: venv data
-	$(PY) scripts/notebooks.py build
+nbval: venv data
+	rm -rf $(NB_DIR) && mkdir -p $(NB_DIR)
+	for nb in $(NOTEBOOKS); do \
+	  $(VENV)/bin/jupytext --quiet --to ipynb -o $(NB_DIR)/$$(basename $${nb%.md}).ipynb $$nb || exit 1; \
+	done
+	cd $(NB_DIR) && ../../$(PY) -m pytest -q --nbval-lax -p no:cacheprovider .
 
+## book: the Jupyter Book, every notebook executed, warnings are errors
+book: venv data
+	$(VENV)/bin/jupyter-book build . --warningiserror --keep-going
+	@echo "open _build/html/index.html"
+
+## bench: the IIR benchmark (CPU); writes benchmarks/results/iir_cpu.json
 bench: venv data
 	$(PY) benchmarks/iir.py
 
+## gpu-results: everything that needs a GPU, at full size, in one command
 gpu-results: venv data
-	DIFFVOX_FULL=1 $(PY) -m pytest -q -m cuda tests
-	DIFFVOX_FULL=1 $(PY) benchmarks/iir.py --device cuda
+	$(PY) -m pytest -q -m cuda tests
+	$(PY) benchmarks/iir.py --device cuda
 
 clean:
-	rm -rf _build .pytest_cache
+	rm -rf _build $(NB_DIR) .pytest_cache

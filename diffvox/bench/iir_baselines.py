@@ -18,7 +18,9 @@ from ..filters.sos import biquad_poles
 
 
 def _modal(b: torch.Tensor, a: torch.Tensor, dtype: torch.dtype):
-    """Partial fractions of each section: constant k (N,), residues r (N, 2), poles p (N, 2)."""
+    """Partial fractions of each section (the torch twin of
+    :func:`diffvox.filters.statespace.modal_form`): constant k (N,), residues r (N, 2), poles
+    p (N, 2)."""
     poles = biquad_poles(a[:, 0], a[:, 1]).to(dtype)
     p1, p2 = poles[:, 0], poles[:, 1]
     bc = b.to(dtype)
