@@ -1,0 +1,61 @@
+"""The DiffVox chain: EQ -> compressor -> (pan | ping-pong delay | FDN reverb), summed."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .effects import EQ, Band, CompressorExpander, FDNReverb, Pan, PingPongDelay
+from .filters.ranges import CHAIN_EQ
+
+# initial values of the fit (fx_config.yaml)
+EQ_INIT_HZ = (800.0, 4000.0, 115.0, 6000.0, 17500.0, 200.0)
+
+
+class DiffVox(nn.Module):
+    """Mono (B, 1, T) -> stereo (B, 2, T); one preset's parameters as logits.
+
+    ``delay=False`` / ``reverb=False`` give the paper's ablations; ``surrogate=False`` trains
+    with the exact delay ("w/o Approx."). In training mode with ``surrogate=True`` the delay's
+    gradients flow through the damped surrogate; see :meth:`regulariser`.
+    """
+
+    def __init__(self, sr: float = 44100.0, delay: bool = True, reverb: bool = True,
+                 surrogate: bool = True):
+        super().__init__()
+        self.sr = sr
+        self.eq = EQ([Band(kind, f0, *f_range, sr=sr)
+                      for (kind, f_range, _, _), f0 in zip(CHAIN_EQ, EQ_INIT_HZ)])
+        self.compressor = CompressorExpander(sr)
+        self.pan = Pan()
+        self.delay = PingPongDelay(sr, surrogate=surrogate) if delay else None
+        self.reverb = FDNReverb(sr) if reverb else None
+        self.send = nn.Parameter(torch.tensor([-3.0])) if delay and reverb else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.stages(x)["wet"]
+
+    def stages(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Every intermediate signal: peq (B, T), comp (B, T), direct, delay, reverb, wet (B, 2, T)."""
+        if x.dim() != 3 or x.shape[1] != 1:
+            raise ValueError(f"DiffVox expects mono input of shape (B, 1, T), got {tuple(x.shape)}")
+        out = {"peq": self.eq(x[:, 0])}
+        u = out["comp"] = self.compressor(out["peq"])
+        out["direct"] = self.pan(u)
+        wet = out["direct"]
+        reverb_in = u.unsqueeze(1).expand(-1, 2, -1)
+        if self.delay is not None:
+            out["delay"] = self.delay(u)
+            wet = wet + out["delay"]
+            if self.reverb is not None:
+                reverb_in = reverb_in + torch.sigmoid(self.send) * out["delay"]
+        if self.reverb is not None:
+            out["reverb"] = self.reverb(reverb_in)
+            wet = wet + out["reverb"]
+        out["wet"] = wet
+        return out
+
+    def regulariser(self) -> torch.Tensor:
+        """The surrogate delay's ``(1 - eta)^2`` (zero when not training with the surrogate)."""
+        if self.delay is None or not (self.training and self.delay.surrogate):
+            return torch.zeros(())
+        return self.delay.regulariser()

@@ -1,0 +1,53 @@
+"""Feedback delay network reverb with a tone EQ."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..functional.convolution import causal_fft_conv
+from ..functional.fdn import DELAYS, fdn_impulse_response, gamma_max
+from ..params import orthogonal
+from .eq import EQ, Band
+
+N_DECAY_BANDS = 49
+
+
+class FDNReverb(nn.Module):
+    """Logits: ``b`` (6, 2) input and ``c`` (2, 6) output gains (identity), ``gamma`` (49, 1)
+    decay per band (``gamma_max * sigmoid``), ``U`` (6, 6) -> ``expm(T - T^T)``; then ``eq``
+    (peak, peak, low shelf, high shelf). x (B, 2, T) -> (B, 2, T)."""
+
+    def __init__(self, sr: float = 44100.0, ir_seconds: float = 12.0, seed: int = 0):
+        super().__init__()
+        self.sr, self.n = sr, int(sr * ir_seconds)
+        self.gamma_max = gamma_max(sr)
+        gen = torch.Generator().manual_seed(seed)
+        lines = len(DELAYS)
+        self.b = nn.Parameter(torch.randn(lines, 2, generator=gen) / lines**0.5)
+        self.c = nn.Parameter(torch.randn(2, lines, generator=gen) / lines**0.5 * 0.1)
+        self.gamma = nn.Parameter(torch.full((N_DECAY_BANDS, 1), 2.0))
+        self.U = nn.Parameter(torch.randn(lines, lines, generator=gen))
+        self.eq = EQ([
+            Band("peak", 800.0, 200.0, 2500.0, q=0.707, min_q=0.1, max_q=3.0, sr=sr),
+            Band("peak", 4000.0, 600.0, 7000.0, q=0.707, min_q=0.1, max_q=3.0, sr=sr),
+            Band("lowshelf", 115.0, 30.0, 450.0, sr=sr),
+            Band("highshelf", 8000.0, 1500.0, 16000.0, sr=sr),
+        ])
+
+    def decay(self) -> torch.Tensor:
+        """(49,) per-band decay per 997 samples."""
+        return self.gamma_max * torch.sigmoid(self.gamma.squeeze(-1))
+
+    def feedback_matrix(self) -> torch.Tensor:
+        return orthogonal(self.U)
+
+    def impulse_response(self) -> torch.Tensor:
+        """(2 out, 2 in, N), the tone EQ included."""
+        h = fdn_impulse_response(self.b.unsqueeze(0), self.c.unsqueeze(0), self.decay().unsqueeze(0),
+                                 self.feedback_matrix().unsqueeze(0), self.n)[0]
+        return self.eq(h)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.impulse_response().to(x.dtype)
+        # out[o] = sum_i conv(x_i, h[o, i])
+        return causal_fft_conv(x.unsqueeze(1), h.unsqueeze(0)).sum(2)

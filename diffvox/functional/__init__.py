@@ -1,0 +1,1 @@
+"""Functional DSP kernels of the chain (no parameters, no modules)."""

@@ -1,0 +1,62 @@
+"""Compressor/expander with an RMS detector and a fractional lookahead (torchcomp gain)."""
+from __future__ import annotations
+
+import torch
+import torchcomp
+
+from ..filters import one_pole
+from .convolution import causal_fft_conv
+
+MAX_LOOKAHEAD_MS = 15.0
+PRE_MS = 1.0  # the lookahead kernel also spans 1 ms before the sample
+
+
+def rms_envelope(x: torch.Tensor, avg_coef: torch.Tensor) -> torch.Tensor:
+    """``sqrt(onepole(max(x^2, 1e-8), avg_coef))``. x (B, T), avg_coef (B,) -> (B, T)."""
+    return torch.sqrt(one_pole(x.square().clamp_min(1e-8), avg_coef))
+
+
+def lookahead_kernel(lookahead_ms: torch.Tensor, sr: float) -> tuple[torch.Tensor, int]:
+    """Sinc taps ``k[j] = sinc(j - pre - Ls)``, j = 0..int(sr * 0.016), Ls = ms * sr / 1000.
+
+    lookahead_ms (B,) -> taps (B, n_taps) and ``pre`` (taps before the sample, 44 at 44.1 kHz).
+    """
+    pre = int(sr * PRE_MS / 1000)
+    n_taps = int(sr * (PRE_MS + MAX_LOOKAHEAD_MS) / 1000) + 1
+    shift = lookahead_ms * sr / 1000
+    j = torch.arange(n_taps, device=shift.device, dtype=shift.dtype)
+    return torch.sinc(j - pre - shift.unsqueeze(-1)), pre
+
+
+def apply_lookahead(gain: torch.Tensor, lookahead_ms: torch.Tensor, sr: float) -> torch.Tensor:
+    """``g_la[n] = sum_m g[n + m] sinc(m - Ls)``, m = -pre..n_taps-1-pre, edges held.
+
+    gain (B, T), lookahead_ms (B,) -> (B, T).
+    """
+    taps, pre = lookahead_kernel(lookahead_ms, sr)
+    post = taps.shape[-1] - 1 - pre
+    padded = torch.cat([gain[:, :1].expand(-1, pre), gain, gain[:, -1:].expand(-1, post)], dim=-1)
+    # correlation with k == convolution with k reversed; keep the samples aligned to g's start
+    full = causal_fft_conv(padded, taps.flip(-1))
+    return full[:, taps.shape[-1] - 1 :]
+
+
+def compressor_expander(x, cmp_th, cmp_ratio, exp_th, exp_ratio, attack, release, avg_coef,
+                        lookahead_ms, make_up_db, sr: float) -> torch.Tensor:
+    """Apply the compressor/expander.
+
+    x: (B, T) mono; every parameter (B,) (thresholds and make-up in dB, ratios, attack/release and
+    averaging as smoothing coefficients in (0, 1), lookahead in ms). Returns (B, T).
+    """
+    rms = rms_envelope(x, avg_coef)
+    gain = torchcomp.compexp_gain(rms, cmp_th, cmp_ratio, exp_th, exp_ratio, attack, release)
+    gain = apply_lookahead(gain, lookahead_ms, sr)
+    return x * gain * (10 ** (make_up_db / 20)).unsqueeze(-1)
+
+
+def static_curve(level_db: torch.Tensor, cmp_th, cmp_ratio, exp_th, exp_ratio) -> torch.Tensor:
+    """Steady-state output level (dB) for an input level (dB), before make-up gain."""
+    comp = (1 - 1 / cmp_ratio) * (cmp_th - level_db)
+    exp = (1 - 1 / exp_ratio) * (exp_th - level_db)
+    return level_db + torch.minimum(comp, exp).clamp_max(0)
+
