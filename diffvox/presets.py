@@ -185,7 +185,7 @@ class Preset:
 
 
 def _band(band) -> dict:
-    p = {k: float(v) for k, v in band.physical().items()}
+    p = {k: float(v.detach()) for k, v in band.physical().items()}
     out = {"type": band.kind, "freq_hz": p["freq"], "Q": p["Q"]}
     if band.has_gain:
         out["gain_db"] = p["gain"]
@@ -193,10 +193,11 @@ def _band(band) -> dict:
 
 
 def _pan(pan) -> dict:
-    p = float(pan.value())
+    p = float(pan.value().detach())
     return {"pan": p, "pan_percent": 200 * p - 100}
 
 
+@torch.no_grad()
 def decode_chain(model: DiffVox) -> dict:
     """Physical values of a chain's parameters, with units in the key names."""
     sr = model.sr

@@ -56,7 +56,12 @@ def pingpong_kernels(delay_samples, feedback, gain, loop_sos, n: int, log_eta=No
     # each row's own K: echoes beyond it do not exist
     k_max = torch.div(n, torch.floor(delay_samples.detach() + 1), rounding_mode="floor")
     weights = feedback.unsqueeze(-1) ** (k - 1) * (k <= k_max.unsqueeze(-1))  # (B, K)
-    powers = spectrum.unsqueeze(-2) ** k.view(1, -1, 1)  # (B, K, F): E^k
+    # E^k by repeated multiplication: exact gradients where E = 0 (a low-pass zero at Nyquist),
+    # where the complex power's exp(k log E) gives NaN
+    powers = [spectrum]
+    for _ in range(n_echo - 1):
+        powers.append(powers[-1] * spectrum)
+    powers = torch.stack(powers, dim=-2)  # (B, K, F)
     odd = (weights[:, 0::2, None] * powers[:, 0::2]).sum(-2)
     even = (weights[:, 1::2, None] * powers[:, 1::2]).sum(-2)
     kernels = torch.fft.irfft(torch.stack([odd, even], dim=1), n)  # (B, 2, n)
