@@ -1,0 +1,57 @@
+"""Reading and writing audio files with the checks a user's files need."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+SR = 44100
+
+
+class AudioError(ValueError):
+    """A file that cannot be used, with a one-line reason."""
+
+
+def read_audio(path: str | Path, sr: int = SR) -> np.ndarray:
+    """Read a file as float32 (channels, T). Raises :class:`AudioError` for unreadable or empty
+    files, another sample rate, and NaN/Inf samples."""
+    path = Path(path)
+    try:
+        data, file_sr = sf.read(str(path), dtype="float32", always_2d=True)
+    except Exception as err:  # soundfile raises several types
+        raise AudioError(f"cannot read {path}: {str(err).splitlines()[0]}") from None
+    if file_sr != sr:
+        raise AudioError(f"{path} is sampled at {file_sr} Hz; diffvox works at {sr} Hz "
+                         f"(resample it first, e.g. `sox {path.name} -r {sr} out.wav`)")
+    if data.shape[0] == 0:
+        raise AudioError(f"{path} holds no samples")
+    if not np.isfinite(data).all():
+        raise AudioError(f"{path} holds NaN or Inf samples")
+    return np.ascontiguousarray(data.T)
+
+
+def to_mono(audio: np.ndarray) -> tuple[np.ndarray, bool]:
+    """(C, T) -> (T,) and whether a downmix (mean of channels) happened."""
+    if audio.shape[0] == 1:
+        return audio[0], False
+    return audio.mean(axis=0), True
+
+
+def write_audio(path: str | Path, audio: np.ndarray, sr: int = SR) -> Path:
+    """Write (C, T) as a 32-bit float WAV atomically (a temp file renamed into place)."""
+    path = Path(path)
+    if not np.isfinite(audio).all():
+        raise AudioError("refusing to write NaN or Inf samples")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".wav")
+    os.close(fd)
+    try:
+        sf.write(tmp, np.asarray(audio, np.float32).T, sr, subtype="FLOAT", format="WAV")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path

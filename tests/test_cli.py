@@ -1,0 +1,90 @@
+"""The command line: rendering, bad input, preset display and export."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from diffvox.cli import main
+from diffvox.presets import load_dataset
+
+
+@pytest.fixture()
+def dry(tmp_path):
+    x = (np.random.default_rng(0).standard_normal(22050) * 0.1).astype(np.float32)
+    path = tmp_path / "dry.wav"
+    sf.write(path, x, 44100, subtype="FLOAT")
+    return path, x
+
+
+def test_render_writes_the_chain_output(tmp_path, dry, capsys):
+    path, x = dry
+    out = tmp_path / "wet.wav"
+    assert main(["render", "medleydb:2", str(path), str(out)]) == 0
+    wet, sr = sf.read(out, dtype="float32", always_2d=True)
+    info = sf.info(out)
+    assert sr == 44100 and info.subtype == "FLOAT" and wet.shape == (22050, 2)
+    with torch.no_grad():
+        ref = load_dataset("medleydb").preset(2).to_chain().eval()(torch.from_numpy(x).view(1, 1, -1))
+    np.testing.assert_allclose(wet.T, ref[0].numpy(), atol=1e-6)
+
+
+def test_stereo_input_is_downmixed_with_a_notice(tmp_path, dry, capsys):
+    path, x = dry
+    stereo = tmp_path / "stereo.wav"
+    sf.write(stereo, np.stack([x, 0.5 * x], 1), 44100, subtype="FLOAT")
+    assert main(["render", "internal:5", str(stereo), str(tmp_path / "o.wav")]) == 0
+    assert "not mono" in capsys.readouterr().err
+
+
+def _bad_files(tmp_path):
+    x = np.zeros(1000, np.float32)
+    sf.write(tmp_path / "48k.wav", x, 48000)
+    nan = x.copy()
+    nan[10] = np.nan
+    sf.write(tmp_path / "nan.wav", nan, 44100, subtype="FLOAT")
+    sf.write(tmp_path / "empty.wav", np.zeros(0, np.float32), 44100)
+    (tmp_path / "junk.wav").write_bytes(b"not audio at all")
+    return {"48k.wav": "48000 Hz", "nan.wav": "NaN", "empty.wav": "no samples",
+            "junk.wav": "cannot read", "missing.wav": "cannot read"}
+
+
+def test_bad_input_gets_one_line_and_no_output(tmp_path, dry, capsys):
+    for name, message in _bad_files(tmp_path).items():
+        out = tmp_path / f"out_{name}"
+        assert main(["render", "medleydb:0", str(tmp_path / name), str(out)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("diffvox: error:") and message in err and "\n" not in err
+        assert not out.exists()
+    for preset, message in (("medleydb:70", "0..69"), ("internal:-400", "0..384"),
+                            ("nope", "unknown preset")):
+        assert main(["render", preset, str(dry[0]), str(tmp_path / "o.wav")]) == 2
+        assert message in capsys.readouterr().err
+    assert not list(tmp_path.glob(".*.wav"))  # no temporary files left
+
+
+def test_show_and_export(tmp_path, capsys):
+    assert main(["presets", "show", "medleydb:1", "--json"]) == 0
+    decoded = json.loads(capsys.readouterr().out)
+    assert len(decoded["eq"]) == 6 and len(decoded["reverb"]["decay_gamma"]) == 49
+    assert main(["presets", "show", "internal:0"]) == 0
+    text = capsys.readouterr().out
+    assert "compressor" in text and "Hz" in text and "ms" in text
+    assert main(["presets", "export", "medleydb", str(tmp_path / "out")]) == 0
+    files = sorted((tmp_path / "out").glob("*.json"))
+    assert len(files) == 70
+    assert "wrote 70 presets" in capsys.readouterr().out
+    # an exported file renders through the CLI like the dataset row
+    assert main(["presets", "show", str(files[3]), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["eq"] == load_dataset("medleydb").preset(3).decode()["eq"]
+
+
+def test_console_script_is_installed():
+    result = subprocess.run([sys.executable, "-m", "diffvox.cli", "presets", "show", "medleydb:0"],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0 and "reverb" in result.stdout
