@@ -55,3 +55,12 @@ def write_audio(path: str | Path, audio: np.ndarray, sr: int = SR) -> Path:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+DEMO_VOCAL = Path(__file__).resolve().parents[1] / "data" / "demo" / "vocal_dry.flac"
+
+
+def demo_vocal(seconds: float | None = None) -> np.ndarray:
+    """The committed demo vocal (mono float32, 44.1 kHz), optionally cut to ``seconds``."""
+    audio = read_audio(DEMO_VOCAL)[0]
+    return audio if seconds is None else audio[: int(seconds * SR)]
