@@ -48,11 +48,13 @@ book: venv data
 ## bench: the IIR benchmark (CPU); writes benchmarks/results/iir_cpu.json
 bench: venv data
 	$(PY) benchmarks/iir.py
+	$(PY) benchmarks/chain.py
 
 ## gpu-results: everything that needs a GPU, at full size, in one command
 gpu-results: venv data
 	$(PY) -m pytest -q -m cuda tests
 	$(PY) benchmarks/iir.py --device cuda
+	$(PY) benchmarks/chain.py --device cuda
 
 clean:
 	rm -rf _build $(NB_DIR) .pytest_cache
