@@ -1,0 +1,73 @@
+"""Views of a chain for plots and listening: responses, curves, impulse responses, landscapes."""
+from __future__ import annotations
+
+import numpy as np
+import scipy.signal
+import torch
+
+from .chain import DiffVox
+from .functional.compressor import static_curve
+
+
+def magnitude_response_db(sos: torch.Tensor, freqs_hz: np.ndarray, sr: float = 44100.0) -> np.ndarray:
+    """|H(f)| in dB of cascaded sections (K, 6) at the given frequencies."""
+    sos = sos.detach().double().numpy()
+    sos = sos / sos[:, 3:4]
+    _, h = scipy.signal.sosfreqz(sos, worN=np.asarray(freqs_hz), fs=sr)
+    return 20 * np.log10(np.abs(h) + 1e-12)
+
+
+@torch.no_grad()
+def compressor_static_curve(model: DiffVox, levels_db: np.ndarray) -> np.ndarray:
+    """Steady-state output level (dB) against input level, make-up gain included."""
+    p = model.compressor.physical()
+    out = static_curve(torch.as_tensor(levels_db, dtype=torch.float64), *(
+        p[k].double() for k in ("cmp_th", "cmp_ratio", "exp_th", "exp_ratio")))
+    return (out + p["make_up"].double()).numpy()
+
+
+@torch.no_grad()
+def compressor_gain_db(model: DiffVox, x: np.ndarray) -> np.ndarray:
+    """Gain the compressor/expander applies over time (dB, make-up included) to mono x (T,)."""
+    stages = model.eval().stages(torch.as_tensor(x, dtype=torch.float32).view(1, 1, -1))
+    peq, comp = stages["peq"][0].double(), stages["comp"][0].double()
+    return (20 * torch.log10((comp.abs() + 1e-12) / (peq.abs() + 1e-12))).numpy()
+
+
+@torch.no_grad()
+def delay_impulse_response(model: DiffVox) -> np.ndarray:
+    """(2, N) left/right impulse response of the ping-pong delay (pans included)."""
+    impulse = torch.zeros(1, model.delay.n)
+    impulse[0, 0] = 1
+    return model.delay.eval()(impulse)[0].numpy()
+
+
+@torch.no_grad()
+def delay_loss_landscape(delays_ms: np.ndarray, target_ms: float, log_eta: float | None,
+                         sr: float = 44100.0, n: int = 44100, chunk: int = 256) -> np.ndarray:
+    """Squared error (Parseval, over the n-point rfft bins) between the echo kernel at each
+    candidate delay and the exact echo at ``target_ms``. The candidate is the exact kernel
+    (``log_eta=None``: its error oscillates every ~2 samples, so gradient descent stalls in
+    local minima) or the damped surrogate ``eta^j e^{-i w_j d}`` (a smooth basin)."""
+    j = torch.arange(n // 2 + 1, dtype=torch.float64)
+    w = 2 * np.pi * j / n
+    target = torch.polar(torch.ones_like(w), -w * target_ms * sr / 1000)
+    mag = torch.exp(j * (0.0 if log_eta is None else log_eta))
+    d_all = torch.as_tensor(np.asarray(delays_ms) * sr / 1000, dtype=torch.float64)
+    out = []
+    for d in d_all.split(chunk):
+        cand = torch.polar(mag.expand(d.shape[0], -1), -w * d.unsqueeze(-1))
+        out.append((cand - target).abs().square().sum(-1) / (n // 2 + 1))
+    return torch.cat(out).numpy()
+
+
+def count_local_minima(values: np.ndarray) -> int:
+    """Strict interior local minima of a sampled curve."""
+    v = np.asarray(values)
+    return int(((v[1:-1] < v[:-2]) & (v[1:-1] < v[2:])).sum())
+
+
+@torch.no_grad()
+def render(model: DiffVox, x: np.ndarray) -> np.ndarray:
+    """Mono (T,) -> stereo (2, T) float32, evaluation mode."""
+    return model.eval()(torch.as_tensor(x, dtype=torch.float32).view(1, 1, -1))[0].numpy()
