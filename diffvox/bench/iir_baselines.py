@@ -31,9 +31,8 @@ def _modal(b: torch.Tensor, a: torch.Tensor, dtype: torch.dtype):
     return k, torch.stack([r1, r2], -1), poles
 
 
-def torchlpc_modal(b, a, x):
-    from torchlpc import sample_wise_lpc
-
+def _modal_cascade(b, a, x, first_order):
+    """Sections one at a time in modal form; ``first_order(pole (N,), u (N, T)) -> h``."""
     cdtype = torch.complex128 if x.dtype == torch.float64 else torch.complex64
     y = x
     for s in range(b.shape[1]):
@@ -41,10 +40,18 @@ def torchlpc_modal(b, a, x):
         yc = y.to(cdtype)
         out = k.unsqueeze(-1) * yc
         for i in range(2):
-            coef = -poles[:, i].view(-1, 1, 1).expand(-1, y.shape[-1], 1)
-            out = out + r[:, i : i + 1] * sample_wise_lpc(yc, coef)
+            out = out + r[:, i : i + 1] * first_order(poles[:, i], yc)
         y = out.real
     return y
+
+
+def torchlpc_modal(b, a, x):
+    from torchlpc import sample_wise_lpc
+
+    def first_order(pole, u):
+        return sample_wise_lpc(u, -pole.view(-1, 1, 1).expand(-1, u.shape[-1], 1))
+
+    return _modal_cascade(b, a, x, first_order)
 
 
 def torch_associative_scan(b, a, x):
@@ -54,18 +61,11 @@ def torch_associative_scan(b, a, x):
         (u, h), (v, z) = left, right
         return u * v, v * h + z
 
-    cdtype = torch.complex128 if x.dtype == torch.float64 else torch.complex64
-    y = x
-    for s in range(b.shape[1]):
-        k, r, poles = _modal(b[:, s], a[:, s], cdtype)
-        yc = y.to(cdtype)
-        out = k.unsqueeze(-1) * yc
-        for i in range(2):
-            pole = poles[:, i : i + 1].expand_as(yc).contiguous()
-            _, h = associative_scan(combine, (pole, yc), dim=1, combine_mode="generic")
-            out = out + r[:, i : i + 1] * h
-        y = out.real
-    return y
+    def first_order(pole, u):
+        return associative_scan(combine, (pole.view(-1, 1).expand_as(u).contiguous(), u), dim=1,
+                                combine_mode="generic")[1]
+
+    return _modal_cascade(b, a, x, first_order)
 
 
 def python_loop(b, a, x):
