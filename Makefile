@@ -9,7 +9,7 @@ PRESETS_URL ?= https://raw.githubusercontent.com/SonyResearch/diffvox/main/prese
 NOTEBOOKS := $(shell grep -l '^kernelspec:' book/*.md)
 NB_DIR := book/_nb
 
-.PHONY: venv data test pytest nbval book bench gpu-results clean
+.PHONY: venv data test pytest nbval book bench check-presets gpu-results clean
 
 ## venv: .venv with torch (local CPU wheel when present), torchlpc, torchcomp and the package
 venv: $(VENV)/.stamp
@@ -49,6 +49,10 @@ book: venv data
 bench: venv data
 	$(PY) benchmarks/iir.py
 	$(PY) benchmarks/chain.py
+
+## check-presets: every published preset rendered in float32 and float64 (about 15 min on 2 cores)
+check-presets: venv data
+	$(PY) scripts/check_all_presets.py
 
 ## gpu-results: everything that needs a GPU, at full size, in one command
 gpu-results: venv data

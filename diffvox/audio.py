@@ -1,12 +1,12 @@
 """Reading and writing audio files with the checks a user's files need."""
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+
+from .fileio import atomic_path
 
 SR = 44100
 
@@ -45,15 +45,8 @@ def write_audio(path: str | Path, audio: np.ndarray, sr: int = SR) -> Path:
     path = Path(path)
     if not np.isfinite(audio).all():
         raise AudioError("refusing to write NaN or Inf samples")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".wav")
-    os.close(fd)
-    try:
-        sf.write(tmp, np.asarray(audio, np.float32).T, sr, subtype="FLOAT", format="WAV")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_path(path) as tmp:
+        sf.write(str(tmp), np.asarray(audio, np.float32).T, sr, subtype="FLOAT", format="WAV")
     return path
 
 

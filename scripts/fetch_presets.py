@@ -92,6 +92,7 @@ def fill(out: Path, url: str) -> str:
         if bad:
             raise SystemExit(f"error: presets from {origin} failed verification (missing or wrong "
                              f"sha256): {', '.join(bad)}")
+        os.chmod(staging, 0o755)
         if out.exists():
             shutil.rmtree(out)
         os.replace(staging, out)

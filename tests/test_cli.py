@@ -88,3 +88,14 @@ def test_console_script_is_installed():
     result = subprocess.run([sys.executable, "-m", "diffvox.cli", "presets", "show", "medleydb:0"],
                             capture_output=True, text=True, check=False)
     assert result.returncode == 0 and "reverb" in result.stdout
+
+
+def test_written_files_have_ordinary_permissions(tmp_path, dry):
+    import os
+    import stat
+
+    out = tmp_path / "wet.wav"
+    assert main(["render", "medleydb:0", str(dry[0]), str(out)]) == 0
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~mask
