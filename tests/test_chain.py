@@ -202,3 +202,18 @@ def test_surrogate_is_straight_through():
     eta = torch.exp(model.delay.log_eta())
     torch.testing.assert_close(model.regulariser(), (1 - eta) ** 2)
     assert DiffVox(surrogate=False).train().regulariser() == 0
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_render_and_gradients_match_cpu(medleydb):
+    x = torch.randn(2, 1, 44100, generator=torch.Generator().manual_seed(3)) * 0.1
+    outputs, grads = [], []
+    for device in ("cpu", "cuda"):
+        model = medleydb.preset(4).to_chain().to(device).train()
+        y = model(x.to(device))
+        (y.square().mean() + model.regulariser()).backward()
+        outputs.append(y.detach().cpu())
+        grads.append(torch.cat([p.grad.reshape(-1).cpu() for p in model.parameters() if p.grad is not None]))
+    assert rel_rms(outputs[1], outputs[0]) <= 1e-4
+    assert float((grads[1] - grads[0]).norm() / grads[0].norm()) <= 1e-3
