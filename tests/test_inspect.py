@@ -27,7 +27,7 @@ def test_static_curve_slopes():
 def test_delay_impulse_response_has_echoes_at_multiples_of_the_delay():
     model = DiffVox(reverb=False)
     ir = delay_impulse_response(model)
-    d = int(round(float(model.delay.delay_ms()) * 44.1))
+    d = int(round(float(model.delay.delay_ms().detach()) * 44.1))
     energy = np.abs(ir).sum(0)
     assert energy[d - 5 : d + 6].max() > 10 * np.median(energy[: d - 50])
     assert energy[2 * d - 8 : 2 * d + 9].max() > 10 * np.median(energy[: d - 50])
