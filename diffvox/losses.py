@@ -5,14 +5,13 @@ Every loss takes ``(pred, target)`` stereo signals of shape (B, 2, T); MSS is no
 """
 from __future__ import annotations
 
-import math
-
 import auraloss
 import torch
 from torch import nn
 
 from .filters import one_pole
 from .functional.pan import to_mid_side
+from .params import ms_to_coef
 
 FFT_SIZES = (128, 512, 2048)
 HOP_SIZES = (32, 128, 512)
@@ -35,11 +34,6 @@ def mss_modules(sr: int = 44100) -> tuple[nn.Module, nn.Module]:
             auraloss.freq.SumAndDifferenceSTFTLoss(**kwargs))
 
 
-def smoothing_coef(ms: float, sr: float) -> float:
-    """``c = 1 - exp(-2200 / (ms sr))``."""
-    return 1 - math.exp(-2200.0 / (ms * sr))
-
-
 def log_dynamic_range(x: torch.Tensor, short_ms: float, long_ms: float, sr: float,
                       strict: bool = False) -> torch.Tensor:
     """``log onepole(e, c_s) - R_k(log onepole(e, c_l))`` with ``e = max(x^2, 1e-8)``.
@@ -51,8 +45,8 @@ def log_dynamic_range(x: torch.Tensor, short_ms: float, long_ms: float, sr: floa
     """
     rows = x.reshape(-1, x.shape[-1])
     energy = rows.square().clamp_min(1e-8).to(torch.float64)
-    short = torch.log(one_pole(energy, torch.tensor(smoothing_coef(short_ms, sr), dtype=torch.float64)))
-    long = torch.log(one_pole(energy, torch.tensor(smoothing_coef(long_ms, sr), dtype=torch.float64)))
+    short = torch.log(one_pole(energy, ms_to_coef(short_ms, sr)))
+    long = torch.log(one_pole(energy, ms_to_coef(long_ms, sr)))
     k = int(sr * (long_ms - short_ms) * 0.0005)
     if strict:
         if rows.shape[-1] <= k:

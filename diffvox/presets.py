@@ -21,6 +21,7 @@ import torch
 from .chain import DiffVox
 from .fileio import write_text_atomic
 from .functional.fdn import DELAYS, t60_seconds
+from .params import coef_to_ms
 
 DATASETS = ("internal", "medleydb")
 FORMAT = "diffvox-preset/1"
@@ -118,10 +119,9 @@ class Preset:
 
     @classmethod
     def from_chain(cls, model: DiffVox, layout: Layout, name: str = "preset") -> "Preset":
-        values = {k: model.get_parameter(chain_parameter_name(k)).detach().double().numpy()
-                  for k in layout.keys}
-        return cls(layout.join({k: v.reshape(s) for (k, v), s in zip(values.items(), layout.shapes)}),
-                   layout, name)
+        values = {k: model.get_parameter(chain_parameter_name(k)).detach().double().numpy().reshape(s)
+                  for k, s in zip(layout.keys, layout.shapes)}
+        return cls(layout.join(values), layout, name)
 
     # --- masked form ---------------------------------------------------------------------------
     def masked(self, mask: np.ndarray) -> np.ndarray:
@@ -195,7 +195,7 @@ def decode_chain(model: DiffVox) -> dict:
     """Physical values of a chain's parameters, with units in the key names."""
     sr = model.sr
     c = {k: v.detach().double() for k, v in model.compressor.physical().items()}
-    ms = lambda coef: float(-2200.0 / (sr * torch.log1p(-coef)))  # noqa: E731
+    ms = lambda coef: float(coef_to_ms(coef, sr))  # noqa: E731
     out = {
         "sample_rate_hz": sr,
         "eq": [_band(b) for b in model.eq.bands],

@@ -36,9 +36,8 @@ def _runner(method: str, sos: torch.Tensor, x: torch.Tensor, backward: bool):
     if method == "scipy":
         import scipy.signal
 
-        sos_np, x_np = sos[0].cpu().numpy(), x.cpu().numpy()
         # scipy takes one set of sections; run row by row with each row's own sections
-        sos_all = sos.cpu().numpy()
+        sos_all, x_np = sos.cpu().numpy(), x.cpu().numpy()
         return lambda: [scipy.signal.sosfilt(sos_all[i], x_np[i]) for i in range(x_np.shape[0])]
     fn = {
         "ours": lambda s, xx: sosfilt(s, xx),
