@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -80,6 +81,95 @@ def _export(args) -> None:
     print(f"wrote {len(dataset)} presets to {out}")
 
 
+def _match_config(args):
+    import torch
+
+    from .matching import MatchConfig
+
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"--device {args.device}: no CUDA device is available here")
+    try:
+        torch.device(args.device)
+    except RuntimeError:
+        raise ValueError(f"--device {args.device!r} is not a torch device (cpu, cuda, cuda:1, ...)") from None
+    return MatchConfig(steps=args.steps, lr=args.lr, batch=args.batch,
+                       chunk_seconds=args.chunk_seconds, overlap_seconds=args.overlap_seconds,
+                       variant=args.variant, device=args.device, seed=args.seed,
+                       checkpoint_every=args.checkpoint_every)
+
+
+def _print_metrics(metrics: dict) -> None:
+    from .matching import METRICS
+
+    print(f"{'':16s}" + "".join(f"{k:>10s}" for k in METRICS))
+    for label, key in (("no processing", "no_processing"), ("fitted", "fitted")):
+        print(f"{label:16s}" + "".join(f"{metrics[key][k]:10.4f}" for k in METRICS))
+
+
+def _match(args) -> None:
+    from .audio import read_audio
+    from .matching import fit
+
+    config = _match_config(args)
+    metrics = fit(read_audio(args.dry), read_audio(args.wet), args.out, config,
+                  resume=args.resume, progress=not args.quiet)
+    _print_metrics(metrics)
+    print(f"wrote preset.json, history.csv, metrics.json and render.wav to {args.out}")
+
+
+def _evaluate(args) -> None:
+    from .audio import read_audio
+    from .matching import evaluate
+    from .matching.evaluate import as_stereo
+
+    signals = []
+    for path in (args.pred, args.target):
+        audio = read_audio(path)
+        if audio.shape[0] > 2:
+            raise ValueError(f"{path} has {audio.shape[0]} channels; evaluate takes mono or stereo")
+        stereo, duplicated = as_stereo(audio)
+        if duplicated:
+            warnings.warn(f"{path} is mono: duplicating it to stereo", stacklevel=1)
+        signals.append(stereo)
+    if signals[0].shape != signals[1].shape:
+        raise ValueError(f"{args.pred} and {args.target} differ in length: "
+                         f"{signals[0].shape[1]} and {signals[1].shape[1]} samples")
+    metrics = evaluate(*signals)
+    if args.json:
+        print(json.dumps(metrics))
+    else:
+        for key, value in metrics.items():
+            print(f"{key:8s} {value:.6f}")
+
+
+def _medleydb(args) -> None:
+    from .matching.medleydb import mean_table, parse_shard, run_medleydb
+
+    summary = run_medleydb(args.roots, args.out, _match_config(args), parse_shard(args.shard),
+                           progress=not args.quiet)
+    print(f"{len(summary)} finished pairs in {args.out} (summary.csv, table.csv)")
+    if len(summary):
+        print(mean_table(summary).to_string(float_format=lambda v: f"{v:.4f}"))
+
+
+def _add_match_options(p: argparse.ArgumentParser) -> None:
+    from .matching import VARIANTS
+
+    g = p.add_argument_group("matching (defaults: the paper's settings)")
+    g.add_argument("--steps", type=int, default=2000, help="Adam steps (default 2000)")
+    g.add_argument("--lr", type=float, default=0.01, help="learning rate (default 0.01)")
+    g.add_argument("--batch", type=int, default=35, help="chunks per step (default 35)")
+    g.add_argument("--chunk-seconds", type=float, default=12.0, help="chunk length (default 12)")
+    g.add_argument("--overlap-seconds", type=float, default=5.0,
+                   help="warm-up part of each chunk, left out of the loss (default 5)")
+    g.add_argument("--variant", choices=list(VARIANTS), default="full", help="chain variant")
+    g.add_argument("--device", default="cpu", help="torch device, e.g. cuda (default cpu)")
+    g.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    g.add_argument("--checkpoint-every", type=int, default=50,
+                   help="steps between checkpoints (default 50)")
+    g.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="diffvox", description="Differentiable vocal effects.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -100,17 +190,45 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dataset", choices=["internal", "medleydb"])
     p.add_argument("outdir")
     p.set_defaults(func=_export)
+
+    p = sub.add_parser("match", help="fit a preset to a (dry, wet) pair")
+    p.add_argument("dry", help="dry vocal (mono; stereo is downmixed), 44.1 kHz")
+    p.add_argument("wet", help="processed vocal (stereo; mono is duplicated), 44.1 kHz")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    _add_match_options(p)
+    p.set_defaults(func=_match)
+
+    p = sub.add_parser("evaluate", help="MSS and MLDR (L/R and M/S) of a render against a target")
+    p.add_argument("pred")
+    p.add_argument("target")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=_evaluate)
+
+    p = sub.add_parser("medleydb", help="match every vocal pair of MedleyDB")
+    p.add_argument("roots", nargs="+", metavar="ROOT", help="MedleyDB audio folders")
+    p.add_argument("--out", required=True, help="output directory (one folder per pair)")
+    p.add_argument("--shard", default="1/1", help="run the i-th of n shards, e.g. 2/4")
+    _add_match_options(p)
+    p.set_defaults(func=_medleydb)
     return parser
+
+
+def _format_warning(message, category, filename, lineno, line=None) -> str:
+    return f"diffvox: warning: {message}\n"
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    previous, warnings.formatwarning = warnings.formatwarning, _format_warning
     try:
         args.func(args)
-    except (ValueError, FileNotFoundError, IndexError, KeyError) as err:
+    except (ValueError, FileNotFoundError, IndexError, KeyError, RuntimeError) as err:
         message = err.args[0] if err.args else str(err)
         print(f"diffvox: error: {message}", file=sys.stderr)
         return 2
+    finally:
+        warnings.formatwarning = previous
     return 0
 
 

@@ -2,14 +2,20 @@
 (MLDR), on left/right and mid/side, and their weighted total.
 
 Every loss takes ``(pred, target)`` stereo signals of shape (B, 2, T); MSS is not symmetric.
+:func:`mss` computes auraloss's ``MultiResolutionSTFTLoss`` / ``SumAndDifferenceSTFTLoss`` (the
+reference, with A-weighting) with the same value, but filters each signal once, by FFT, instead
+of once per resolution by direct convolution, and skips the unused phase: about 4x faster.
 """
 from __future__ import annotations
+
+import functools
 
 import auraloss
 import torch
 from torch import nn
 
 from .filters import one_pole
+from .functional.convolution import causal_fft_conv
 from .functional.pan import to_mid_side
 from .params import ms_to_coef
 
@@ -32,6 +38,50 @@ def mss_modules(sr: int = 44100) -> tuple[nn.Module, nn.Module]:
                   sample_rate=sr, perceptual_weighting=True)
     return (auraloss.freq.MultiResolutionSTFTLoss(**kwargs),
             auraloss.freq.SumAndDifferenceSTFTLoss(**kwargs))
+
+
+@functools.lru_cache(maxsize=4)
+def a_weighting_taps(sr: int = 44100) -> torch.Tensor:
+    """auraloss's 101-tap linear-phase FIR fit of the A-weighting curve, float32 (101,)."""
+    return auraloss.perceptual.FIRFilter(filter_type="aw", fs=sr).fir.weight.detach().reshape(-1)
+
+
+def a_weight(x: torch.Tensor, sr: int = 44100) -> torch.Tensor:
+    """(..., T) -> (..., T): the A-weighting FIR applied as auraloss's centred ('same') conv1d,
+    which correlates with the taps: hence the flip before the convolution."""
+    taps = a_weighting_taps(sr).flip(0).to(x.device, x.dtype)
+    half = taps.shape[0] // 2
+    padded = torch.nn.functional.pad(x, (0, half))
+    return causal_fft_conv(padded, taps)[..., half:]
+
+
+def _magnitudes(x: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:
+    window = torch.hann_window(n_fft, device=x.device, dtype=x.dtype)
+    spec = torch.stft(x.reshape(-1, x.shape[-1]), n_fft, hop, n_fft, window, return_complex=True)
+    return torch.sqrt(torch.clamp(spec.real.square() + spec.imag.square(), min=1e-8))
+
+
+def _multi_resolution(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Mean over resolutions of spectral convergence + mean |log |X| - log |Y||."""
+    total = x.new_zeros(())
+    for n_fft, hop in zip(FFT_SIZES, HOP_SIZES):
+        xm, ym = _magnitudes(x, n_fft, hop), _magnitudes(y, n_fft, hop)
+        total = total + torch.linalg.vector_norm(ym - xm) / torch.linalg.vector_norm(ym)
+        total = total + (torch.log(xm) - torch.log(ym)).abs().mean()
+    return total / len(FFT_SIZES)
+
+
+def mss(pred: torch.Tensor, target: torch.Tensor, sr: int = 44100) -> dict[str, torch.Tensor]:
+    """A-weighted multi-resolution STFT loss on L/R (``mss_lr``) and on L+R / L-R (``mss_ms``,
+    the mean of the two), equal to auraloss's values; (B, 2, T) inputs."""
+    _check_stereo(pred, target)
+    if pred.shape[-1] <= max(FFT_SIZES) // 2:
+        raise ValueError(f"MSS needs more than {max(FFT_SIZES) // 2} samples, got {pred.shape[-1]}")
+    p, t = a_weight(pred, sr), a_weight(target, sr)
+    side = lambda x: (x[:, 0] + x[:, 1], x[:, 0] - x[:, 1])  # noqa: E731
+    (p_sum, p_diff), (t_sum, t_diff) = side(p), side(t)
+    return {"mss_lr": _multi_resolution(p, t),
+            "mss_ms": (_multi_resolution(p_sum, t_sum) + _multi_resolution(p_diff, t_diff)) / 2}
 
 
 def log_dynamic_range(x: torch.Tensor, short_ms: float, long_ms: float, sr: float,
@@ -78,15 +128,13 @@ class DiffVoxLoss(nn.Module):
     def __init__(self, sr: int = 44100, strict_mldr: bool = False, weights: dict | None = None):
         super().__init__()
         self.sr, self.strict = sr, strict_mldr
-        self.mss_lr, self.mss_ms = mss_modules(sr)
         self.weights = dict(WEIGHTS if weights is None else weights)
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor,
                 regulariser: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         _check_stereo(pred, target)
         terms = {
-            "mss_lr": self.mss_lr(pred, target),
-            "mss_ms": self.mss_ms(pred, target),
+            **mss(pred, target, self.sr),
             "mldr_lr": mldr(pred, target, self.sr, False, self.strict),
             "mldr_ms": mldr(pred, target, self.sr, True, self.strict),
         }

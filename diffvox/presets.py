@@ -41,6 +41,33 @@ _KEY_RULES = (
 )
 
 
+# the published 151-logit row: keys (original names) and shapes, in chain order
+CHAIN_KEYS: tuple[tuple[str, tuple[int, ...]], ...] = (
+    *[kv for i, names in enumerate(["gfQ", "gfQ", "gf", "gf", "fQ", "fQ"])
+      for kv in ([(f"{i}.params.gain", ())] if "g" in names else [])
+      + [(f"{i}.params.parametrizations.freq.original", ())]
+      + ([(f"{i}.params.parametrizations.Q.original", ())] if "Q" in names else [])],
+    ("6.params.cmp_th", ()), ("6.params.exp_th", ()), ("6.params.make_up", ()),
+    ("6.params.parametrizations.lookahead.original", (1,)),
+    *[(f"6.params.parametrizations.{k}.original", ())
+      for k in ("at", "rt", "avg_coef", "cmp_ratio", "exp_ratio")],
+    ("7.params.parametrizations.sends_0.original", (1,)),
+    *[(f"7.effects.0.params.parametrizations.{k}.original", ()) for k in ("delay", "feedback", "gain")],
+    ("7.effects.0.eq.params.parametrizations.freq.original", ()),
+    ("7.effects.0.eq.params.parametrizations.Q.original", ()),
+    ("7.effects.0.odd_pan.params.parametrizations.pan.original", ()),
+    ("7.effects.0.even_pan.params.parametrizations.pan.original", ()),
+    ("7.effects.1.params.b", (6, 2)), ("7.effects.1.params.c", (2, 6)),
+    ("7.effects.1.params.parametrizations.gamma.original", (49, 1)),
+    ("7.effects.1.params.parametrizations.U.original", (6, 6)),
+    *[kv for i, names in enumerate(["gfQ", "gfQ", "gf", "gf"])
+      for kv in [(f"7.effects.1.eq.{i}.params.gain", ()),
+                 (f"7.effects.1.eq.{i}.params.parametrizations.freq.original", ())]
+      + ([(f"7.effects.1.eq.{i}.params.parametrizations.Q.original", ())] if "Q" in names else [])],
+    ("7.pan.params.parametrizations.pan.original", ()),
+)
+
+
 def chain_parameter_name(key: str) -> str:
     """Map an original key (e.g. ``6.params.parametrizations.at.original``) to ours."""
     short = key.replace(".parametrizations.", ".").removesuffix(".original")
@@ -92,6 +119,13 @@ class Layout:
             parts.append(arr.reshape(-1))
         return np.concatenate(parts)
 
+    @classmethod
+    def of_chain(cls, model: DiffVox) -> "Layout":
+        """The published layout, less the keys of effects that ``model`` (a variant) leaves out."""
+        names = dict(model.named_parameters())
+        kept = [(k, s) for k, s in CHAIN_KEYS if chain_parameter_name(k) in names]
+        return cls(tuple(k for k, _ in kept), tuple(s for _, s in kept))
+
 
 @dataclass
 class Preset:
@@ -101,11 +135,12 @@ class Preset:
     layout: Layout
     name: str = "preset"
     source: dict = field(default_factory=dict)
+    chain: dict = field(default_factory=dict)  # DiffVox options of a variant, e.g. {"delay": False}
 
     # --- chain ------------------------------------------------------------------------------
     def to_chain(self, model: DiffVox | None = None, **kwargs) -> DiffVox:
-        """Load the logits into ``model`` (a new ``DiffVox(**kwargs)`` by default)."""
-        model = model if model is not None else DiffVox(**kwargs)
+        """Load the logits into ``model`` (by default a new ``DiffVox(**self.chain, **kwargs)``)."""
+        model = model if model is not None else DiffVox(**{**self.chain, **kwargs})
         values = self.layout.split(self.logits)
         with torch.no_grad():
             for key, value in values.items():
@@ -118,10 +153,14 @@ class Preset:
         return model
 
     @classmethod
-    def from_chain(cls, model: DiffVox, layout: Layout, name: str = "preset") -> "Preset":
-        values = {k: model.get_parameter(chain_parameter_name(k)).detach().double().numpy().reshape(s)
-                  for k, s in zip(layout.keys, layout.shapes)}
-        return cls(layout.join(values), layout, name)
+    def from_chain(cls, model: DiffVox, layout: Layout | None = None,
+                   name: str = "preset") -> "Preset":
+        """The preset of ``model``'s current parameters (layout: :meth:`Layout.of_chain`)."""
+        layout = layout if layout is not None else Layout.of_chain(model)
+        values = {k: model.get_parameter(chain_parameter_name(k)).detach().cpu().double().numpy()
+                  .reshape(s) for k, s in zip(layout.keys, layout.shapes)}
+        chain = {k: False for k in ("delay", "reverb") if getattr(model, k) is None}
+        return cls(layout.join(values), layout, name, chain=chain)
 
     # --- masked form ---------------------------------------------------------------------------
     def masked(self, mask: np.ndarray) -> np.ndarray:
@@ -144,7 +183,8 @@ class Preset:
         return decode_chain(model)
 
     def to_json(self) -> dict:
-        return {"format": FORMAT, "name": self.name, "source": self.source, **self.decode(),
+        variant = {"chain": self.chain} if self.chain else {}
+        return {"format": FORMAT, "name": self.name, "source": self.source, **variant, **self.decode(),
                 "logits": {k: v.tolist() for k, v in self.layout.split(self.logits).items()},
                 "layout": {"keys": list(self.layout.keys),
                            "shapes": [list(s) for s in self.layout.shapes]}}
@@ -164,8 +204,12 @@ class Preset:
                         tuple(tuple(s) for s in data["layout"]["shapes"]))
         for key in layout.keys:
             chain_parameter_name(key)  # unknown keys fail here
+        chain = data.get("chain", {})
+        if not isinstance(chain, dict) or not set(chain) <= {"delay", "reverb"} or not all(
+                isinstance(v, bool) for v in chain.values()):
+            raise ValueError('a preset\'s "chain" entry may only set "delay" and "reverb" to true/false')
         return cls(layout.join(data["logits"]), layout, data.get("name", "preset"),
-                   data.get("source", {}))
+                   data.get("source", {}), chain)
 
     @classmethod
     def load(cls, path: str | Path) -> "Preset":

@@ -217,3 +217,27 @@ def test_cuda_render_and_gradients_match_cpu(medleydb):
         grads.append(torch.cat([p.grad.reshape(-1).cpu() for p in model.parameters() if p.grad is not None]))
     assert rel_rms(outputs[1], outputs[0]) <= 1e-4
     assert float((grads[1] - grads[0]).norm() / grads[0].norm()) <= 1e-3
+
+
+def test_layout_constant_is_the_published_layout(reference_dir):
+    from diffvox.presets import CHAIN_KEYS, Layout
+    for name in ("internal", "medleydb"):
+        ds = load_dataset(name)
+        assert ds.layout == Layout(tuple(k for k, _ in CHAIN_KEYS), tuple(s for _, s in CHAIN_KEYS))
+    assert Layout.of_chain(DiffVox()) == ds.layout
+
+
+@pytest.mark.parametrize("options", [{"delay": False}, {"reverb": False}, {"delay": False, "reverb": False}])
+def test_variant_presets_round_trip(options, tmp_path):
+    full = load_dataset("medleydb").preset(2)
+    model = full.to_chain(DiffVox(**options))
+    preset = Preset.from_chain(model)
+    assert preset.chain == options
+    back = Preset.load(preset.save(tmp_path / "p.json"))
+    x = torch.from_numpy(np.random.default_rng(0).standard_normal(20000).astype(np.float32)).view(1, 1, -1)
+    with torch.no_grad():
+        np.testing.assert_array_equal(back.to_chain().eval()(x).numpy(), model.eval()(x).numpy())
+    bad = json.loads((tmp_path / "p.json").read_text())
+    bad["chain"] = {"eq": False}
+    with pytest.raises(ValueError, match="chain"):
+        Preset.from_json(bad)

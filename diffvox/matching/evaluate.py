@@ -1,0 +1,37 @@
+"""The four metrics of the paper's tables: MSS and MLDR on left/right and on mid/side."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..losses import mldr, mss
+
+METRICS = ("mss_lr", "mss_ms", "mldr_lr", "mldr_ms")
+
+
+def as_stereo(audio: np.ndarray, what: str = "audio") -> tuple[np.ndarray, bool]:
+    """(T,), (1, T) or (2, T) -> (2, T) float32, and whether a mono signal was duplicated."""
+    audio = np.asarray(audio, np.float32)
+    if audio.ndim == 1:
+        audio = audio[None]
+    if audio.ndim != 2 or audio.shape[0] not in (1, 2):
+        raise ValueError(f"{what} must be mono or stereo (channels, samples); got shape {audio.shape}")
+    if audio.shape[0] == 1:
+        return np.repeat(audio, 2, axis=0), True
+    return audio, False
+
+
+@torch.no_grad()
+def evaluate(pred: np.ndarray | torch.Tensor, target: np.ndarray | torch.Tensor, sr: int = 44100,
+             device: str | torch.device = "cpu") -> dict[str, float]:
+    """MSS and MLDR of ``pred`` against ``target``, both (2, T), on L/R and M/S (lower is better)."""
+    pred_t = torch.as_tensor(np.asarray(pred, np.float32), device=device)
+    target_t = torch.as_tensor(np.asarray(target, np.float32), device=device)
+    if pred_t.shape != target_t.shape or pred_t.dim() != 2 or pred_t.shape[0] != 2:
+        raise ValueError(f"evaluate takes two stereo signals (2, T) of one length; got "
+                         f"{tuple(pred_t.shape)} and {tuple(target_t.shape)}")
+    if not (torch.isfinite(pred_t).all() and torch.isfinite(target_t).all()):
+        raise ValueError("cannot evaluate signals holding NaN or Inf samples")
+    pred_t, target_t = pred_t[None], target_t[None]
+    out = {**mss(pred_t, target_t, sr), "mldr_lr": mldr(pred_t, target_t, sr), "mldr_ms": mldr(pred_t, target_t, sr, mid_side=True)}
+    return {k: float(v) for k, v in out.items()}

@@ -1,0 +1,230 @@
+"""Fitting a preset to a (dry, wet) pair by gradient descent, with the paper's settings as
+defaults, checkpoints, and resumption of a killed run."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ..audio import SR, write_audio
+from ..chain import DiffVox
+from ..fileio import atomic_path, write_text_atomic
+from ..losses import DiffVoxLoss
+from ..presets import Preset
+from .evaluate import METRICS, as_stereo, evaluate
+from .prepare import align, chunk_pair, normalise_loudness
+
+# chain options of the paper's ablations
+VARIANTS = {
+    "full": {},
+    "no-approx": {"surrogate": False},
+    "no-reverb": {"reverb": False},
+    "no-delay": {"delay": False},
+    "no-spatial": {"delay": False, "reverb": False},
+}
+HISTORY_COLUMNS = ("step", "total", *METRICS, "regulariser")
+CHECKPOINT = "checkpoint.pt"
+# settings that must agree between a checkpoint and the run resuming it
+_RUN_DEFINING = ("lr", "batch", "chunk_seconds", "overlap_seconds", "variant", "seed", "lufs")
+
+
+@dataclass
+class MatchConfig:
+    """Matching settings; the defaults are the paper's."""
+
+    steps: int = 2000
+    lr: float = 0.01
+    batch: int = 35
+    chunk_seconds: float = 12.0
+    overlap_seconds: float = 5.0
+    variant: str = "full"
+    device: str = "cpu"
+    seed: int = 0
+    checkpoint_every: int = 50
+    lufs: float = -18.0
+
+    def __post_init__(self):
+        if self.variant not in VARIANTS:
+            raise ValueError(f"unknown variant {self.variant!r}; expected one of {', '.join(VARIANTS)}")
+        for name in ("steps", "batch", "checkpoint_every"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not self.lr > 0:
+            raise ValueError(f"the learning rate must be positive, got {self.lr}")
+
+
+@dataclass
+class Pair:
+    """An aligned, loudness-normalised pair: dry (T,) and wet (2, T), float32."""
+
+    dry: np.ndarray
+    wet: np.ndarray
+    shift: int
+
+
+def prepare_pair(dry: np.ndarray, wet: np.ndarray, lufs: float = -18.0, sr: int = SR) -> Pair:
+    """Check and condition a pair: dry (T,) or (C, T) is downmixed; a mono wet is duplicated
+    (with a warning); dry is aligned to wet and both are normalised to ``lufs``."""
+    dry, wet = np.asarray(dry, np.float32), np.asarray(wet, np.float32)
+    for what, audio in (("dry", dry), ("wet", wet)):
+        if audio.size == 0 or audio.ndim not in (1, 2):
+            raise ValueError(f"the {what} signal must be (samples,) or (channels, samples); "
+                             f"got shape {audio.shape}")
+        if not np.isfinite(audio).all():
+            raise ValueError(f"the {what} signal holds NaN or Inf samples")
+        if audio.shape[-1] < sr // 2:
+            raise ValueError(f"the {what} signal lasts {audio.shape[-1] / sr:.2f} s; "
+                             "matching needs at least 0.5 s")
+    if dry.ndim == 2:
+        if dry.shape[0] > 1:
+            warnings.warn(f"the dry signal has {dry.shape[0]} channels: using their mean", stacklevel=2)
+        dry = dry.mean(axis=0)
+    if wet.ndim == 2 and wet.shape[0] > 2:
+        raise ValueError(f"the wet signal must be stereo, got {wet.shape[0]} channels")
+    wet, duplicated = as_stereo(wet, "the wet signal")
+    if duplicated:
+        warnings.warn("the wet signal is mono: duplicating it to stereo", stacklevel=2)
+    dry, shift = align(dry, wet)
+    n = wet.shape[1]
+    dry = dry[:n] if len(dry) >= n else np.pad(dry, (0, n - len(dry)))
+    try:
+        dry = normalise_loudness(dry, lufs, sr)
+    except ValueError as err:
+        raise ValueError(f"dry: {err}") from None
+    try:
+        wet = normalise_loudness(wet, lufs, sr)
+    except ValueError as err:
+        raise ValueError(f"wet: {err}") from None
+    return Pair(dry, wet, shift)
+
+
+def history_csv(history: list[dict]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, HISTORY_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(history)
+    return buf.getvalue()
+
+
+def _save_checkpoint(path: Path, state: dict) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def _load_checkpoint(path: Path, config: MatchConfig) -> dict:
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    saved = state["config"]
+    differ = [k for k in _RUN_DEFINING if saved[k] != getattr(config, k)]
+    if differ:
+        raise ValueError(f"the checkpoint in {path.parent} was made with other settings "
+                         f"({', '.join(f'{k}={saved[k]!r}' for k in differ)}); "
+                         "use the same settings or another output directory")
+    return state
+
+
+def _copy_params(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+
+
+def fit(dry: np.ndarray, wet: np.ndarray, out_dir: str | Path, config: MatchConfig | None = None,
+        resume: bool = False, progress: bool = True, name: str | None = None,
+        on_step: Callable[[int, dict], None] | None = None) -> dict:
+    """Fit a chain to the pair and write ``preset.json``, ``history.csv``, ``metrics.json``,
+    ``render.wav`` (and ``checkpoint.pt``) to ``out_dir``. Returns the metrics dict.
+
+    dry: (T,) or (C, T); wet: (2, T) (mono is duplicated with a warning), both at 44.1 kHz.
+    ``resume`` continues from ``out_dir/checkpoint.pt``; without it a directory holding a run
+    is refused. ``on_step(step, terms)`` is called after every step.
+    """
+    config = config if config is not None else MatchConfig()
+    out = Path(out_dir)
+    ckpt_path = out / CHECKPOINT
+    if not resume and (ckpt_path.exists() or (out / "preset.json").exists()):
+        raise ValueError(f"{out} already holds a matching run; pass resume=True (--resume) to "
+                         "continue it, or choose another output directory")
+    pair = prepare_pair(dry, wet, config.lufs)
+    chunks = chunk_pair(pair.dry, pair.wet, config.chunk_seconds, config.overlap_seconds)
+    device = torch.device(config.device)
+    dry_chunks = torch.from_numpy(chunks.dry).to(device)
+    wet_chunks = torch.from_numpy(chunks.wet[..., chunks.loss_from:]).to(device)
+
+    torch.manual_seed(config.seed)
+    model = DiffVox(**VARIANTS[config.variant]).to(device).train()
+    loss_fn = DiffVoxLoss().to(device)
+    optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
+    generator = torch.Generator().manual_seed(config.seed)
+    start, best_loss, best_step, best_state, history = 0, float("inf"), -1, None, []
+
+    if resume and ckpt_path.exists():
+        state = _load_checkpoint(ckpt_path, config)
+        model.load_state_dict(state["model"])
+        optimiser.load_state_dict(state["optimiser"])
+        generator.set_state(state["generator"])
+        start, best_loss, best_step = state["step"], state["best_loss"], state["best_step"]
+        best_state, history = state["best_state"], state["history"]
+    elif resume:
+        warnings.warn(f"no checkpoint in {out}: starting a new run", stacklevel=2)
+
+    def checkpoint(step: int) -> None:
+        _save_checkpoint(ckpt_path, {
+            "config": asdict(config), "step": step, "model": model.state_dict(),
+            "optimiser": optimiser.state_dict(), "generator": generator.get_state(),
+            "best_loss": best_loss, "best_step": best_step, "best_state": best_state,
+            "history": history})
+        write_text_atomic(out / "history.csv", history_csv(history))
+
+    bar = tqdm(total=config.steps, initial=min(start, config.steps), desc="match", unit="step",
+               disable=not progress, dynamic_ncols=True)
+    for step in range(start, config.steps):
+        index = torch.randperm(len(dry_chunks), generator=generator)[: config.batch].to(device)
+        pred = model(dry_chunks[index])[..., chunks.loss_from:]
+        terms = loss_fn(pred, wet_chunks[index], model.regulariser().to(device))
+        total = float(terms["total"].detach())
+        if not np.isfinite(total):
+            bar.close()
+            raise RuntimeError(f"the loss became {total} at step {step}; the last checkpoint in "
+                               f"{out} is kept. Try a lower learning rate (--lr).")
+        if total < best_loss:  # the parameters that produced this loss, before the update
+            best_loss, best_step, best_state = total, step, _copy_params(model)
+        optimiser.zero_grad(set_to_none=True)
+        terms["total"].backward()
+        optimiser.step()
+        row = {"step": step, **{k: float(terms[k].detach()) if k in terms else 0.0
+                                for k in HISTORY_COLUMNS[1:]}}
+        history.append(row)
+        bar.set_postfix(loss=f"{total:.4f}", best=f"{best_loss:.4f}", refresh=False)
+        bar.update(1)
+        if (step + 1) % config.checkpoint_every == 0:
+            checkpoint(step + 1)
+        if on_step is not None:
+            on_step(step + 1, row)
+    bar.close()
+    checkpoint(config.steps)
+    return finalise(model, best_state, best_step, best_loss, pair, out, config,
+                    name or out.name)
+
+
+def finalise(model: DiffVox, best_state: dict, best_step: int, best_loss: float, pair: Pair,
+             out: Path, config: MatchConfig, name: str) -> dict:
+    """Write the best preset, its render of the whole dry track, and the metrics."""
+    model.load_state_dict(best_state)
+    model.eval()
+    preset = Preset.from_chain(model, name=name)
+    preset.source = {"fit": {"best_step": best_step, "best_loss": best_loss, "shift_samples": pair.shift,
+                             **asdict(config)}}
+    preset.save(out / "preset.json")
+    with torch.no_grad():
+        render = model(torch.from_numpy(pair.dry).to(config.device).view(1, 1, -1))[0].cpu().numpy()
+    write_audio(out / "render.wav", render)
+    metrics = {"no_processing": evaluate(as_stereo(pair.dry)[0], pair.wet, device=config.device),
+               "fitted": evaluate(render, pair.wet, device=config.device)}
+    write_text_atomic(out / "metrics.json", json.dumps(metrics, indent=1) + "\n")
+    return metrics

@@ -1,0 +1,154 @@
+"""MedleyDB's vocal (raw, stem) pairs by the paper's rule, matched one by one, resumably.
+
+A track folder holds ``<Track>_METADATA.yaml``, the raw tracks in ``raw_dir`` (``<Track>_RAW``)
+and the stems in ``stem_dir`` (``<Track>_STEMS``). A pair is a vocal stem (its instrument label
+names a singer, vocal, speaker, rapper, voice or speech) made of exactly one raw track, in a
+track not marked instrumental; a raw whose side channel is strong (side/mid energy above
+-10 dB) is skipped when it is read.
+"""
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+from tqdm.auto import tqdm
+
+from ..audio import read_audio
+from ..fileio import write_text_atomic
+from .evaluate import METRICS
+from .fit import MatchConfig, fit
+
+VOCAL_WORDS = ("singer", "vocal", "speaker", "rapper", "voice", "speech")
+SIDE_THRESHOLD_DB = -10.0
+
+
+@dataclass(frozen=True)
+class VocalPair:
+    """One raw (dry) and stem (wet) file of a MedleyDB track."""
+
+    track: str
+    stem: str
+    instrument: str
+    raw_path: Path
+    stem_path: Path
+
+    @property
+    def name(self) -> str:
+        return f"{self.track}_{self.stem}"
+
+
+def _is_yes(value) -> bool:
+    return value is True or str(value).strip().lower() in ("yes", "true")
+
+
+def track_pairs(metadata_file: Path) -> list[VocalPair]:
+    """The vocal pairs of one track, from its ``<Track>_METADATA.yaml``."""
+    meta = yaml.safe_load(metadata_file.read_text())
+    if not isinstance(meta, dict) or "stems" not in meta:
+        raise ValueError(f"{metadata_file} is not a MedleyDB metadata file (no 'stems' entry)")
+    if _is_yes(meta.get("instrumental")):
+        return []
+    folder = metadata_file.parent
+    track = metadata_file.name.removesuffix("_METADATA.yaml")
+    raw_dir = folder / meta.get("raw_dir", f"{track}_RAW")
+    stem_dir = folder / meta.get("stem_dir", f"{track}_STEMS")
+    pairs = []
+    for stem_id, stem in sorted((meta.get("stems") or {}).items()):
+        instrument = str(stem.get("instrument", ""))
+        raws = stem.get("raw") or {}
+        if len(raws) != 1 or not any(w in instrument.lower() for w in VOCAL_WORDS):
+            continue
+        raw = next(iter(raws.values()))
+        pairs.append(VocalPair(track, stem_id, instrument, raw_dir / raw["filename"],
+                               stem_dir / stem["filename"]))
+    return pairs
+
+
+def find_pairs(roots: list[str | Path]) -> list[VocalPair]:
+    """Every vocal pair under the given MedleyDB folders, sorted by name."""
+    pairs = []
+    for root in map(Path, roots):
+        if not root.is_dir():
+            raise FileNotFoundError(f"no MedleyDB folder at {root}")
+        for meta in sorted(root.rglob("*_METADATA.yaml")):
+            pairs.extend(track_pairs(meta))
+    return sorted(pairs, key=lambda p: p.name)
+
+
+def side_to_mid_db(audio: np.ndarray) -> float:
+    """Energy of (L - R) relative to (L + R) in dB; -inf for mono (1, T)."""
+    if audio.shape[0] == 1:
+        return -np.inf
+    left, right = audio[0].astype(np.float64), audio[1].astype(np.float64)
+    side, mid = np.sum((left - right) ** 2), np.sum((left + right) ** 2)
+    if side == 0:
+        return -np.inf
+    return float(10 * np.log10(side / mid)) if mid > 0 else np.inf
+
+
+def parse_shard(spec: str) -> tuple[int, int]:
+    """``"i/n"`` (1 <= i <= n) -> (i, n)."""
+    try:
+        i, n = (int(part) for part in spec.split("/"))
+    except ValueError:
+        raise ValueError(f"--shard takes i/n, e.g. 1/4; got {spec!r}") from None
+    if not 1 <= i <= n:
+        raise ValueError(f"--shard i/n needs 1 <= i <= n; got {spec!r}")
+    return i, n
+
+
+def run_medleydb(roots: list[str | Path], out: str | Path, config: MatchConfig | None = None,
+                 shard: tuple[int, int] = (1, 1), progress: bool = True) -> pd.DataFrame:
+    """Match this shard's pairs (the i-th of every n, by name) into ``out/<pair>/``, skipping
+    finished ones, then write the summary of every finished pair in ``out``."""
+    out = Path(out)
+    config = config if config is not None else MatchConfig()
+    i, n = shard
+    mine = find_pairs(roots)[i - 1 :: n]
+    for pair in tqdm(mine, desc=f"MedleyDB shard {i}/{n}", unit="pair", disable=not progress):
+        folder = out / pair.name
+        if (folder / "metrics.json").exists() or (folder / "skipped.json").exists():
+            continue
+        try:
+            raw, stem = read_audio(pair.raw_path), read_audio(pair.stem_path)
+            side = side_to_mid_db(raw)
+            if side > SIDE_THRESHOLD_DB:
+                raise ValueError(f"the raw track's side channel is strong ({side:.1f} dB)")
+            fit(raw, stem, folder, config, resume=folder.exists(), progress=progress,
+                name=pair.name)
+        except ValueError as err:  # unusable audio: recorded, and the other pairs go on
+            warnings.warn(f"{pair.name}: skipped: {err}", stacklevel=2)
+            write_text_atomic(folder / "skipped.json", json.dumps({"reason": str(err)}) + "\n")
+    return write_summary(out, find_pairs(roots))
+
+
+def write_summary(out: Path, pairs: list[VocalPair]) -> pd.DataFrame:
+    """``summary.csv`` (per finished pair) and ``table.csv`` (the paper's mean table)."""
+    rows = []
+    for pair in pairs:
+        metrics_file = out / pair.name / "metrics.json"
+        if metrics_file.exists():
+            m = json.loads(metrics_file.read_text())
+            rows.append({"pair": pair.name, "track": pair.track, "stem": pair.stem,
+                         "instrument": pair.instrument,
+                         **{f"no_processing_{k}": m["no_processing"][k] for k in METRICS},
+                         **{f"fitted_{k}": m["fitted"][k] for k in METRICS}})
+    summary = pd.DataFrame(rows, columns=["pair", "track", "stem", "instrument",
+                                          *[f"{w}_{k}" for w in ("no_processing", "fitted")
+                                            for k in METRICS]])
+    write_text_atomic(out / "summary.csv", summary.to_csv(index=False))
+    write_text_atomic(out / "table.csv", mean_table(summary).to_csv())
+    return summary
+
+
+def mean_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """Rows "No processing" and "DiffVox", columns the four metrics: means over pairs."""
+    return pd.DataFrame({label: [summary[f"{prefix}_{k}"].mean() for k in METRICS]
+                         for label, prefix in (("No processing", "no_processing"),
+                                               ("DiffVox", "fitted"))},
+                        index=list(METRICS)).T
