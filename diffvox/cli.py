@@ -81,6 +81,59 @@ def _export(args) -> None:
     print(f"wrote {len(dataset)} presets to {out}")
 
 
+def _correlations(args) -> None:
+    from .analysis import correlation_table
+
+    table = correlation_table(args.dataset, args.top)
+    if args.csv:
+        print(table.to_csv(index=False, float_format="%.6f"), end="")
+        return
+    other = "medleydb" if args.dataset == "internal" else "internal"
+    print(f"{'rank':>4s}  {'param_a':16s} {'param_b':16s} {'SCC ' + args.dataset:>14s} {'SCC ' + other:>14s}")
+    for r in table.itertuples():
+        print(f"{r.rank:4d}  {r.param_a:16s} {r.param_b:16s} {r.scc:14.3f} {r.scc_other:14.3f}")
+
+
+def _pca(args) -> None:
+    from .analysis import pca_summary
+
+    result = pca_summary(args.dataset)
+    if args.json:
+        print(json.dumps({k: result[k] for k in ("explained_variance_ratio", "cumulative",
+                                                  "share_for_99")}))
+        return
+    print(f"{'PC':>4s} {'explained':>10s} {'cumulative':>11s}")
+    for i, (e, c) in enumerate(zip(result["explained_variance_ratio"], result["cumulative"]), 1):
+        print(f"{i:4d} {e:10.4f} {c:11.4f}")
+    print(f"99 % of the variance: {result['components_for_99']} of {len(result['cumulative'])} "
+          f"components ({100 * result['share_for_99']:.1f} %)")
+
+
+def _sample(args) -> None:
+    import torch
+
+    from .analysis import analysed_rows
+    from .analysis.generative import build
+    from .presets import Preset, load_dataset
+
+    if args.n < 1:
+        raise ValueError(f"--n must be at least 1, got {args.n}")
+    ds = load_dataset("internal")
+    model = build(args.model, analysed_rows("internal"), seed=args.seed)
+    samples = model.sample(args.n, seed=args.seed)
+    out = Path(args.out)
+    probe = torch.zeros(1, 1, 4410)
+    probe[..., 0] = 1.0
+    for i, vector in enumerate(samples):
+        preset = Preset.from_masked(vector, ds.feature_mask, ds.layout, f"{args.model}_sample_{i:04d}")
+        preset.source = {"model": args.model, "seed": args.seed, "index": i, "fitted_on": "internal"}
+        with torch.no_grad():
+            if not torch.isfinite(preset.to_chain().eval()(probe)).all():
+                raise ValueError(f"sample {i} does not render to finite audio")
+        preset.save(out / f"{args.model}_{i:04d}.json")
+    print(f"wrote {args.n} presets sampled from the {args.model} model to {out}")
+
+
 def _match_config(args):
     import torch
 
@@ -190,6 +243,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dataset", choices=["internal", "medleydb"])
     p.add_argument("outdir")
     p.set_defaults(func=_export)
+    p = psub.add_parser("sample", help="new presets from a generative model of Internal's presets")
+    p.add_argument("--n", type=int, required=True, help="number of presets")
+    p.add_argument("--model", choices=["gaussian", "copula", "gmm"], default="gaussian")
+    p.add_argument("--out", required=True, help="directory for the preset JSON files")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_sample)
+
+    analyse = sub.add_parser("analyse", help="statistics of the published presets")
+    asub = analyse.add_subparsers(dest="analyse_command", required=True)
+    p = asub.add_parser("correlations", help="the most correlated parameter pairs (Spearman)")
+    p.add_argument("--dataset", choices=["internal", "medleydb"], default="internal")
+    p.add_argument("--top", type=int, default=10)
+    p.add_argument("--csv", action="store_true", help="rank,param_a,param_b,scc,scc_other")
+    p.set_defaults(func=_correlations)
+    p = asub.add_parser("pca", help="explained variance of the principal components")
+    p.add_argument("--dataset", choices=["internal", "medleydb"], default="internal")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=_pca)
 
     p = sub.add_parser("match", help="fit a preset to a (dry, wet) pair")
     p.add_argument("dry", help="dry vocal (mono; stereo is downmixed), 44.1 kHz")
