@@ -45,20 +45,24 @@ book: venv data
 	$(VENV)/bin/jupyter-book build . --warningiserror --keep-going
 	@echo "open _build/html/index.html"
 
-## bench: the IIR benchmark (CPU); writes benchmarks/results/iir_cpu.json
+## bench: the IIR, chain and matching benchmarks (CPU); writes benchmarks/results/*_cpu.json
 bench: venv data
 	$(PY) benchmarks/iir.py
 	$(PY) benchmarks/chain.py
+	$(PY) benchmarks/matching.py
 
 ## check-presets: every published preset rendered in float32 and float64 (about 15 min on 2 cores)
 check-presets: venv data
 	$(PY) scripts/check_all_presets.py
 
-## gpu-results: everything that needs a GPU, at full size, in one command
+## gpu-results: everything that needs a GPU, at full size, in one command (commit what it writes)
 gpu-results: venv data
+	$(PY) -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'no CUDA device: gpu-results needs a GPU')"
 	$(PY) -m pytest -q -m cuda tests
 	$(PY) benchmarks/iir.py --device cuda
 	$(PY) benchmarks/chain.py --device cuda
+	$(PY) benchmarks/matching.py --device cuda
+	DIFFVOX_FULL=1 $(PY) scripts/execute_chapters.py book/scan_benchmarks.md book/sound_matching.md book/ablations.md
 
 clean:
-	rm -rf _build $(NB_DIR) .pytest_cache
+	rm -rf _build $(NB_DIR) .pytest_cache  # _build also holds the cached matching runs

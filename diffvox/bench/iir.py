@@ -118,3 +118,21 @@ def bandwidth_fraction(rows: list[dict], n_rows: int, n_time: int, bandwidth: fl
             floor = minimal_bytes(n_rows, n_time, r["pass"] == "fwd+bwd") / bandwidth
             r["bandwidth_floor_s"] = floor
             r["bandwidth_fraction"] = floor / r["seconds"]
+
+
+def sweep(lengths, batches, device: str | torch.device = "cpu", methods=METHODS,
+          loop_max_t: int = 2048, repeat: int = 3, fixed_rows: int = 8, fixed_t: int = 16384) -> list[dict]:
+    """Times against sequence length (``fixed_rows`` rows) and against batch (``fixed_t``
+    samples): rows ``{sweep, rows, T, method, pass, seconds, bandwidth_floor_s}``. The Python
+    loop only runs up to ``loop_max_t`` samples (it is O(T) with a large constant)."""
+    device = torch.device(device)
+    bandwidth = copy_bandwidth(device, 1 << 26)
+    out = []
+    for name, sizes in (("length", [(fixed_rows, t) for t in lengths]),
+                        ("batch", [(b, fixed_t) for b in batches])):
+        for n_rows, n_time in sizes:
+            chosen = [m for m in methods if m != "python_loop" or n_time <= loop_max_t]
+            rows = benchmark(n_rows, n_time, device, chosen, repeat=repeat, progress=False)
+            bandwidth_fraction(rows, n_rows, n_time, bandwidth)
+            out += [{"sweep": name, "rows": n_rows, "T": n_time, **r} for r in rows if r.get("seconds")]
+    return out

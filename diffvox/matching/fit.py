@@ -12,7 +12,7 @@ from typing import Callable
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from ..audio import SR, write_audio
 from ..chain import DiffVox

@@ -1,0 +1,41 @@
+"""Figures of the book that are drawings, not data: the chain's block diagram."""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+
+def chain_diagram():
+    """The DiffVox chain as a block diagram (a matplotlib Figure)."""
+    fig, ax = plt.subplots(figsize=(10, 3.2))
+    ax.set(xlim=(0, 10), ylim=(0, 3.2))
+    ax.axis("off")
+
+    def box(x, y, w, h, text, color):
+        ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle="round,pad=0.05", fc=color, ec="black", lw=1))
+        ax.text(x + w / 2, y + h / 2, text, ha="center", va="center", fontsize=9)
+
+    def arrow(a, b, text=None):
+        ax.add_patch(FancyArrowPatch(a, b, arrowstyle="-|>", mutation_scale=12, lw=1, color="black"))
+        if text:
+            ax.text((a[0] + b[0]) / 2, (a[1] + b[1]) / 2 + 0.12, text, ha="center", fontsize=8)
+
+    box(0.9, 1.3, 1.5, 0.7, "6-band EQ\nPK PK LS HS LP HP", "#cfe2f3")
+    box(2.9, 1.3, 1.6, 0.7, "compressor /\nexpander", "#d9ead3")
+    box(5.4, 2.4, 1.3, 0.5, "pan", "#fff2cc")
+    box(5.4, 1.4, 1.3, 0.5, "ping-pong delay", "#fce5cd")
+    box(6.9, 0.2, 1.3, 0.6, "FDN reverb", "#ead1dc")
+    box(8.6, 1.3, 0.9, 0.7, "sum\n(stereo)", "#eeeeee")
+    arrow((0.1, 1.65), (0.85, 1.65), "dry (mono)")
+    arrow((2.45, 1.65), (2.85, 1.65))
+    arrow((4.55, 1.65), (4.9, 1.65), "u")
+    arrow((4.9, 1.65), (5.35, 2.65))
+    arrow((4.9, 1.65), (5.35, 1.65))
+    arrow((4.9, 1.65), (6.85, 0.5), "u")
+    arrow((6.05, 1.35), (7.2, 0.85), "send")
+    arrow((6.75, 2.65), (8.55, 1.85))
+    arrow((6.75, 1.65), (8.55, 1.65))
+    arrow((8.25, 0.5), (8.55, 1.4))
+    arrow((9.55, 1.65), (9.95, 1.65))
+    ax.text(9.75, 1.85, "wet", ha="center", fontsize=8)
+    return fig
