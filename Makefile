@@ -5,11 +5,15 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 TORCH_VERSION ?= 2.13.0
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PRESETS_URL ?= https://raw.githubusercontent.com/SonyResearch/diffvox/main/presets
 NOTEBOOKS := $(shell grep -l '^kernelspec:' book/*.md)
 NB_DIR := book/_nb
+REF_DIR := book/reference_outputs
+# deterministic chapters whose marked cells (# NBVAL_CHECK_OUTPUT) nbval compares with $(REF_DIR)
+REF_CHAPTERS := book/correlations.md book/pca.md
 
-.PHONY: venv data test pytest nbval book bench check-presets gpu-results clean
+.PHONY: venv data test pytest nbval nbval-refs book check-book chromium bench check-presets gpu-results clean
 
 ## venv: .venv with torch (local CPU wheel when present), torchlpc, torchcomp and the package
 venv: $(VENV)/.stamp
@@ -36,14 +40,30 @@ pytest: venv data
 nbval: venv data
 	rm -rf $(NB_DIR) && mkdir -p $(NB_DIR)
 	for nb in $(NOTEBOOKS); do \
-	  $(VENV)/bin/jupytext --quiet --to ipynb -o $(NB_DIR)/$$(basename $${nb%.md}).ipynb $$nb || exit 1; \
+	  name=$$(basename $${nb%.md}); \
+	  if [ -f $(REF_DIR)/$$name.ipynb ]; then cp $(REF_DIR)/$$name.ipynb $(NB_DIR)/$$name.ipynb; \
+	    $(VENV)/bin/jupytext --quiet --update --to ipynb -o $(NB_DIR)/$$name.ipynb $$nb || exit 1; \
+	  else $(VENV)/bin/jupytext --quiet --to ipynb -o $(NB_DIR)/$$name.ipynb $$nb || exit 1; fi; \
 	done
 	cd $(NB_DIR) && ../../$(PY) -m pytest -q --nbval-lax -p no:cacheprovider .
+
+## nbval-refs: re-execute the deterministic chapters and store their outputs for nbval
+nbval-refs: venv data
+	$(PY) scripts/execute_chapters.py --save $(REF_DIR) $(REF_CHAPTERS)
 
 ## book: the Jupyter Book, every notebook executed, warnings are errors
 book: venv data
 	$(VENV)/bin/jupyter-book build . --warningiserror --keep-going
+	$(MAKE) check-book
 	@echo "open _build/html/index.html"
+
+## check-book: open every built chapter in headless Chromium (figures, audio, tables, no tracebacks)
+check-book: chromium
+	DIFFVOX_BOOK_HTML=_build/html $(PY) -m pytest -q -p no:cacheprovider tests/test_rendered_book.py
+
+chromium:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
+	  { echo "installing Debian's chromium"; $(SUDO) apt-get install -y -q chromium; }
 
 ## bench: the IIR, chain and matching benchmarks (CPU); writes benchmarks/results/*_cpu.json
 bench: venv data

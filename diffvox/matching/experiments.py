@@ -8,6 +8,7 @@ fit it once; ``make clean`` removes the cache.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import platform
@@ -94,7 +95,9 @@ def run(row: int, variant: str = "full", mode: Mode | None = None, progress: boo
     """Fit ``variant`` to the demo vocal rendered with ``medleydb:row`` (cached)."""
     mode = mode if mode is not None else current_mode()
     config = MatchConfig(**{**asdict(mode.config), "variant": variant})
-    folder = runs_dir() / mode.name / f"medleydb{row:02d}_{variant}"
+    settings = json.dumps({"seconds": mode.seconds, **asdict(config)}, sort_keys=True)
+    key = hashlib.sha256(settings.encode()).hexdigest()[:10]  # a changed setting is a new run
+    folder = runs_dir() / f"{mode.name}-{key}" / f"medleydb{row:02d}_{variant}"
     target = load_dataset("medleydb").preset(row)
     if not (folder / "metrics.json").exists():
         dry = demo_dry(mode.seconds)
