@@ -4,15 +4,16 @@ from __future__ import annotations
 import torch
 
 from ..chain import DiffVox
-from ..losses import DiffVoxLoss, mldr, mss_modules
+from ..losses import WEIGHTS, DiffVoxLoss, mldr, mss_modules
 from .common import median_time
 
 
 def _auraloss_terms(mss_lr, mss_ms):
     """The original's loss: auraloss modules for MSS, our MLDR (identical to the original)."""
     def terms(pred, target):
-        return (mss_lr(pred, target) + 0.5 * mss_ms(pred, target) + 0.5 * mldr(pred, target)
-                + 0.25 * mldr(pred, target, mid_side=True))
+        return (WEIGHTS["mss_lr"] * mss_lr(pred, target) + WEIGHTS["mss_ms"] * mss_ms(pred, target)
+                + WEIGHTS["mldr_lr"] * mldr(pred, target)
+                + WEIGHTS["mldr_ms"] * mldr(pred, target, mid_side=True))
     return terms
 
 

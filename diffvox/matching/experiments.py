@@ -11,15 +11,14 @@ import csv
 import hashlib
 import json
 import os
-import platform
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..audio import demo_vocal
+from ..bench.common import machine
 from ..fileio import write_text_atomic
 from ..presets import Preset, load_dataset
 from .fit import MatchConfig, fit, prepare_pair
@@ -110,11 +109,10 @@ def run(row: int, variant: str = "full", mode: Mode | None = None, progress: boo
 
 
 def provenance(mode: Mode) -> dict:
-    """Where and when results were measured."""
-    device = torch.device(mode.config.device)
-    return {"mode": mode.name, "device": torch.cuda.get_device_name(device) if device.type == "cuda"
-            else platform.processor() or platform.machine(), "torch": torch.__version__,
-            "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"), "settings": asdict(mode.config),
+    """Where and when results were measured (``device``: GPU model or CPU, ``date``, ``torch``)."""
+    m = machine(torch.device(mode.config.device))
+    return {"mode": mode.name, "device": m.get("gpu", m["cpu"]), "torch": m["torch"],
+            "date": m["date"][:10], "machine": m, "settings": asdict(mode.config),
             "seconds_of_audio": mode.seconds}
 
 

@@ -109,7 +109,8 @@ def run_medleydb(roots: list[str | Path], out: str | Path, config: MatchConfig |
     out = Path(out)
     config = config if config is not None else MatchConfig()
     i, n = shard
-    mine = find_pairs(roots)[i - 1 :: n]
+    pairs = find_pairs(roots)
+    mine = pairs[i - 1 :: n]
     for pair in tqdm(mine, desc=f"MedleyDB shard {i}/{n}", unit="pair", disable=not progress):
         folder = out / pair.name
         if (folder / "metrics.json").exists() or (folder / "skipped.json").exists():
@@ -124,7 +125,7 @@ def run_medleydb(roots: list[str | Path], out: str | Path, config: MatchConfig |
         except ValueError as err:  # unusable audio: recorded, and the other pairs go on
             warnings.warn(f"{pair.name}: skipped: {err}", stacklevel=2)
             write_text_atomic(folder / "skipped.json", json.dumps({"reason": str(err)}) + "\n")
-    return write_summary(out, find_pairs(roots))
+    return write_summary(out, pairs)
 
 
 def write_summary(out: Path, pairs: list[VocalPair]) -> pd.DataFrame:
