@@ -16,16 +16,32 @@ def _render(args) -> None:
     from .audio import read_audio, to_mono, write_audio
     from .presets import load_preset
 
+    if not args.exact and (args.clip_q is not None or args.block is not None):
+        raise ValueError("--clip-q and --block apply to the exact renderer: add --exact")
+    if args.clip_q is not None and not args.clip_q > 0:
+        raise ValueError(f"--clip-q must be a positive Q, got {args.clip_q}")
+    if args.block is not None and args.block < 1:
+        raise ValueError(f"--block must be at least 1 sample, got {args.block}")
     preset = load_preset(args.preset)
     mono, downmixed = to_mono(read_audio(args.input))
     if downmixed:
         print(f"diffvox: note: {args.input} is not mono; rendering the mean of its channels",
               file=sys.stderr)
-    model = preset.to_chain().eval()
-    with torch.no_grad():
-        wet = model(torch.from_numpy(mono).view(1, 1, -1))[0].numpy()
+    if args.exact:
+        from .realtime import render_exact, render_stream
+
+        if args.block is not None:
+            wet = render_stream(preset, mono, args.block, clip_q=args.clip_q)
+        else:
+            wet = render_exact(preset, mono, clip_q=args.clip_q)
+        how = "exact time-domain chain" + (f", Q clip {args.clip_q:g}" if args.clip_q else "")
+    else:
+        model = preset.to_chain().eval()
+        with torch.no_grad():
+            wet = model(torch.from_numpy(mono).view(1, 1, -1))[0].numpy()
+        how = "frequency-sampled chain"
     write_audio(args.output, wet)
-    print(f"wrote {args.output} ({wet.shape[1] / 44100:.2f} s, stereo, 44.1 kHz, {preset.name})")
+    print(f"wrote {args.output} ({wet.shape[1] / 44100:.2f} s, stereo, 44.1 kHz, {preset.name}, {how})")
 
 
 def _format_value(v) -> str:
@@ -231,6 +247,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("preset", help="medleydb:N, internal:N or a preset JSON file")
     p.add_argument("input", help="dry vocal, WAV/FLAC at 44.1 kHz (stereo is downmixed)")
     p.add_argument("output", help="stereo 32-bit float WAV to write")
+    p.add_argument("--exact", action="store_true",
+                   help="the exact time-domain chain (recursive delay, time-domain FDN): the "
+                        "paper's 'w/o Approx.' renderer")
+    p.add_argument("--clip-q", type=float, default=None, metavar="Q",
+                   help="with --exact: clip the delay loop's low-pass Q to at most Q (the paper: 0.707)")
+    p.add_argument("--block", type=int, default=None, metavar="N",
+                   help="with --exact: render through the streaming renderer in blocks of N samples")
     p.set_defaults(func=_render)
 
     presets = sub.add_parser("presets", help="inspect and export presets")
