@@ -24,11 +24,18 @@ def surrogate_echo_kernel(delay_samples: torch.Tensor, log_eta: torch.Tensor, n:
     """The damped delay ``irfft(exp(j log_eta - i 2 pi d j / n))``, j = 0..n/2: smooth in ``d``.
 
     delay_samples (B,), log_eta (B,) -> (B, n).
+
+    The spectrum is built from its real and imaginary parts, ``eta^j cos`` and ``eta^j sin``.
+    ``torch.polar`` would be the same value, but its backward pass divides by the magnitude: once
+    ``eta^j`` falls to float32's subnormals (eta = 0.9977 does so past bin 44,000 of the 88,201)
+    that is 0/0, and the gradient of eta becomes NaN. Here every derivative is a product, so
+    underflowed bins contribute exact zeros.
     """
     j = torch.arange(n // 2 + 1, device=delay_samples.device, dtype=delay_samples.dtype)
-    log_mag = j * log_eta.unsqueeze(-1)
+    magnitude = torch.exp(j * log_eta.unsqueeze(-1))
     phase = -2 * math.pi * delay_samples.unsqueeze(-1) * j / n
-    return torch.fft.irfft(torch.polar(torch.exp(log_mag), phase), n)
+    spectrum = torch.complex(magnitude * torch.cos(phase), magnitude * torch.sin(phase))
+    return torch.fft.irfft(spectrum, n)
 
 
 def num_echoes(delay_samples: torch.Tensor, n: int) -> int:

@@ -103,7 +103,8 @@ def run(row: int, variant: str = "full", mode: Mode | None = None, progress: boo
         fit(dry, render_preset(target, dry, config.device), folder, config, resume=folder.exists(),
             progress=progress, name=f"fit of medleydb:{row} ({variant})")
     with (folder / "history.csv").open() as f:
-        history = [{k: float(v) for k, v in r.items()} for r in csv.DictReader(f)]
+        history = [{k: v if k == "skipped" else float(v) for k, v in r.items()}
+                   for r in csv.DictReader(f)]
     return Run(row, variant, json.loads((folder / "metrics.json").read_text()), history,
                Preset.load(folder / "preset.json"), target, folder)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sys
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -30,7 +31,9 @@ VARIANTS = {
     "no-delay": {"delay": False},
     "no-spatial": {"delay": False, "reverb": False},
 }
-HISTORY_COLUMNS = ("step", "total", *METRICS, "regulariser")
+HISTORY_COLUMNS = ("step", "total", *METRICS, "regulariser", "skipped")
+# a step whose loss or gradient is not finite is skipped; this many in a row end the fit early
+MAX_FAILED_STEPS = 5
 CHECKPOINT = "checkpoint.pt"
 # settings that must agree between a checkpoint and the run resuming it
 _RUN_DEFINING = ("lr", "batch", "chunk_seconds", "overlap_seconds", "variant", "seed", "lufs")
@@ -162,6 +165,7 @@ def fit(dry: np.ndarray, wet: np.ndarray, out_dir: str | Path, config: MatchConf
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
     generator = torch.Generator().manual_seed(config.seed)
     start, best_loss, best_step, best_state, history = 0, float("inf"), -1, None, []
+    failed_in_row, stopped_early = 0, None
 
     if resume and ckpt_path.exists():
         state = _load_checkpoint(ckpt_path, config)
@@ -170,6 +174,7 @@ def fit(dry: np.ndarray, wet: np.ndarray, out_dir: str | Path, config: MatchConf
         generator.set_state(state["generator"])
         start, best_loss, best_step = state["step"], state["best_loss"], state["best_step"]
         best_state, history = state["best_state"], state["history"]
+        failed_in_row, stopped_early = state.get("failed_in_row", 0), state.get("stopped_early")
     elif resume:
         warnings.warn(f"no checkpoint in {out}: starting a new run", stacklevel=2)
 
@@ -178,42 +183,72 @@ def fit(dry: np.ndarray, wet: np.ndarray, out_dir: str | Path, config: MatchConf
             "config": asdict(config), "step": step, "model": model.state_dict(),
             "optimiser": optimiser.state_dict(), "generator": generator.get_state(),
             "best_loss": best_loss, "best_step": best_step, "best_state": best_state,
-            "history": history})
+            "history": history, "failed_in_row": failed_in_row, "stopped_early": stopped_early})
         write_text_atomic(out / "history.csv", history_csv(history))
 
     bar = tqdm(total=config.steps, initial=min(start, config.steps), desc="match", unit="step",
                disable=not progress, dynamic_ncols=True)
     for step in range(start, config.steps):
+        if stopped_early is not None:
+            break
         index = torch.randperm(len(dry_chunks), generator=generator)[: config.batch].to(device)
         pred = model(dry_chunks[index])[..., chunks.loss_from:]
         terms = loss_fn(pred, wet_chunks[index], model.regulariser().to(device))
         total = float(terms["total"].detach())
-        if not np.isfinite(total):
-            bar.close()
-            raise RuntimeError(f"the loss became {total} at step {step}; the last checkpoint in "
-                               f"{out} is kept. Try a lower learning rate (--lr).")
-        if total < best_loss:  # the parameters that produced this loss, before the update
-            best_loss, best_step, best_state = total, step, _copy_params(model)
         optimiser.zero_grad(set_to_none=True)
-        terms["total"].backward()
-        optimiser.step()
+        failure = None if np.isfinite(total) else f"loss is {total}"
+        if failure is None:
+            if total < best_loss:  # the parameters that produced this loss, before the update
+                best_loss, best_step, best_state = total, step, _copy_params(model)
+            terms["total"].backward()
+            failure = nonfinite_gradient(model)
+        if failure is None:
+            optimiser.step()
+            failed_in_row = 0
+        else:  # the update is not applied: parameters and optimiser state stay as they were
+            optimiser.zero_grad(set_to_none=True)
+            failed_in_row += 1
+            if progress:
+                bar.write(f"diffvox: step {step} skipped: {failure}", file=sys.stderr)
+            if failed_in_row >= MAX_FAILED_STEPS and best_state is None:
+                bar.close()
+                raise RuntimeError(f"the first {failed_in_row} steps all failed ({failure}); "
+                                   "try a lower learning rate (--lr)")
+            if failed_in_row >= MAX_FAILED_STEPS:
+                stopped_early = {"step": step, "reason": f"{failed_in_row} steps in a row failed; "
+                                 f"the last: {failure}"}
         row = {"step": step, **{k: float(terms[k].detach()) if k in terms else 0.0
-                                for k in HISTORY_COLUMNS[1:]}}
+                                for k in HISTORY_COLUMNS[1:-1]}, "skipped": failure or ""}
         history.append(row)
         bar.set_postfix(loss=f"{total:.4f}", best=f"{best_loss:.4f}", refresh=False)
         bar.update(1)
-        if (step + 1) % config.checkpoint_every == 0:
+        if (step + 1) % config.checkpoint_every == 0 or stopped_early is not None:
             checkpoint(step + 1)
         if on_step is not None:
             on_step(step + 1, row)
     bar.close()
-    checkpoint(config.steps)
+    if best_state is None:
+        raise RuntimeError(f"no step of the fit gave a finite loss and gradient ({history[-1]['skipped']}); "
+                           "try a lower learning rate (--lr)")
+    if stopped_early is not None:
+        warnings.warn(f"the fit stopped early at step {stopped_early['step']} "
+                      f"({stopped_early['reason']}); the best preset (step {best_step}) is saved",
+                      stacklevel=2)
+    else:
+        checkpoint(config.steps)
     return finalise(model, best_state, best_step, best_loss, pair, out, config,
-                    name or out.name)
+                    name or out.name, stopped_early)
+
+
+def nonfinite_gradient(model: torch.nn.Module) -> str | None:
+    """The names of parameters whose gradient holds NaN or Inf, as one phrase; None if all are finite."""
+    bad = [name for name, p in model.named_parameters()
+           if p.grad is not None and not bool(torch.isfinite(p.grad).all())]
+    return f"non-finite gradient of {', '.join(bad)}" if bad else None
 
 
 def finalise(model: DiffVox, best_state: dict, best_step: int, best_loss: float, pair: Pair,
-             out: Path, config: MatchConfig, name: str) -> dict:
+             out: Path, config: MatchConfig, name: str, stopped_early: dict | None = None) -> dict:
     """Write the best preset, its render of the whole dry track, and the metrics."""
     model.load_state_dict(best_state)
     model.eval()
@@ -226,5 +261,7 @@ def finalise(model: DiffVox, best_state: dict, best_step: int, best_loss: float,
     write_audio(out / "render.wav", render)
     metrics = {"no_processing": evaluate(as_stereo(pair.dry)[0], pair.wet, device=config.device),
                "fitted": evaluate(render, pair.wet, device=config.device)}
+    if stopped_early is not None:
+        metrics["stopped_early"] = stopped_early
     write_text_atomic(out / "metrics.json", json.dumps(metrics, indent=1) + "\n")
     return metrics
