@@ -48,7 +48,8 @@ def test_outputs_agree(fitted, target):
     assert json.loads((out / "metrics.json").read_text()) == metrics
     rows = list(csv.DictReader((out / "history.csv").open()))
     assert [int(r["step"]) for r in rows] == list(range(25))
-    assert set(rows[0]) == {"step", "total", *METRICS, "regulariser"}
+    assert set(rows[0]) == {"step", "total", *METRICS, "regulariser", "skipped"}
+    assert all(r["skipped"] == "" for r in rows)
     best = min(float(r["total"]) for r in rows)
     preset = Preset.load(out / "preset.json")
     assert preset.source["fit"]["best_loss"] == pytest.approx(best, rel=1e-6)
