@@ -44,11 +44,12 @@ class Engine:
         kernels.smooth_gain(static, p.attack, p.release, self.gain_state, gain)
         return x_eq, gain
 
-    def back(self, u: np.ndarray) -> dict[str, np.ndarray]:
-        """Compressor output (n,) -> direct, delay, reverb and wet, each (2, n)."""
+    def back(self, u: np.ndarray, stages: bool = True) -> dict[str, np.ndarray]:
+        """Compressor output (n,) -> direct, delay, reverb and wet, each (2, n) (only wet when
+        ``stages`` is false)."""
         p = self.p
         out = {"direct": p.direct_gains[:, None] * u}
-        wet = out["direct"].copy()
+        wet = out["direct"] if not stages else out["direct"].copy()
         reverb_in = np.broadcast_to(u, (2, len(u)))
         if p.delay is not None:
             d = p.delay
@@ -63,11 +64,10 @@ class Engine:
             r = p.reverb
             lines_out = np.empty((2, len(u)))
             self.w_pos = kernels.fdn(np.ascontiguousarray(reverb_in), r["b"], r["c"], r["U"], r["taps"],
-                                     r["delays"], self.w_buf, self.w_pos, self.o_buf, self.s, lines_out)
+                                     r["symmetric"], r["delays"], self.w_buf, self.w_pos, self.o_buf, self.s, lines_out)
             reverb = np.empty_like(lines_out)
             for ch in range(2):
                 kernels.biquad_cascade(lines_out[ch], r["tone_sos"], self.tone_state[ch], reverb[ch])
             out["reverb"] = reverb
             wet += reverb
-        out["wet"] = wet
-        return out
+        return {**out, "wet": wet} if stages else {"wet": wet}

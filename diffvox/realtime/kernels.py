@@ -114,7 +114,7 @@ def pingpong_delay(u, d, loop_sos, feedback, buffers, filter_state, pos, odd, ev
 
 
 @njit(cache=True, nogil=True)
-def fdn(x, b, c, U, taps, delays, w_buf, w_pos, o_buf, s, out):
+def fdn(x, b, c, U, taps, symmetric, delays, w_buf, w_pos, o_buf, s, out):
     """Time-domain FDN with FIR decay filters, block-wise.
 
     Line i's output ``o_i[t] = w_i[t - delays[i]]`` with ``w = b x + U s`` and ``s_k = taps_k * o_k``
@@ -122,7 +122,8 @@ def fdn(x, b, c, U, taps, delays, w_buf, w_pos, o_buf, s, out):
     sub-block the lines' outputs depend only on the past: they are copied, filtered tap by tap
     (vectorised over time) and mixed by ``U``.
 
-    x (2, T); b (L, 2); c (2, L); U (L, L); taps (L, N); delays (L,) int; w_buf (L, W) circular
+    x (2, T); b (L, 2); c (2, L); U (L, L); taps (L, N) (``symmetric``: every row a palindrome,
+    which the linear-phase filters are); delays (L,) int; w_buf (L, W) circular
     (W a power of two > max delay + sub-block), w_pos its write index; o_buf (L, N - 1 + S) with the
     last N - 1 line outputs at its start; s (L, S) scratch; out (2, T). Returns the new ``w_pos``.
     """
@@ -142,11 +143,25 @@ def fdn(x, b, c, U, taps, delays, w_buf, w_pos, o_buf, s, out):
             sk = s[k, :n]  # contiguous 1-D slices: the tap loop below vectorises
             for t in range(n):
                 sk[t] = 0.0
-            for j in range(n_taps):
-                h = taps[k, j]
-                src = o_buf[k, hist - j:hist - j + n]
-                for t in range(n):
-                    sk[t] += h * src[t]
+            if symmetric:  # linear phase: h[j] = h[N-1-j], one multiply per pair of taps
+                for j in range(n_taps // 2):
+                    h = taps[k, j]
+                    near = o_buf[k, hist - j:hist - j + n]
+                    far = o_buf[k, j:j + n]
+                    for t in range(n):
+                        sk[t] += h * (near[t] + far[t])
+                if n_taps % 2:
+                    mid = n_taps // 2
+                    h = taps[k, mid]
+                    src = o_buf[k, hist - mid:hist - mid + n]
+                    for t in range(n):
+                        sk[t] += h * src[t]
+            else:
+                for j in range(n_taps):
+                    h = taps[k, j]
+                    src = o_buf[k, hist - j:hist - j + n]
+                    for t in range(n):
+                        sk[t] += h * src[t]
         for i in range(n_lines):
             for t in range(n):
                 acc = b[i, 0] * x[0, t0 + t] + b[i, 1] * x[1, t0 + t]

@@ -132,6 +132,7 @@ def exact_parameters(chain, clip_q: float | None = None) -> ExactParameters:
         params.reverb = {
             "b": rv.b.double().numpy(), "c": rv.c.double().numpy(),
             "U": rv.feedback_matrix().double().numpy(), "taps": fir,
+            "symmetric": bool(np.array_equal(fir, fir[:, ::-1])),
             "delays": np.array(DELAYS, dtype=np.int64) - (FIR_TAPS - 1) // 2,
             "tone_sos": _normalised_sos(rv.eq.sos()), "loop_gain": float(spectrum.max())}
     return params

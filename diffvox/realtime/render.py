@@ -72,21 +72,33 @@ def render_exact(preset, x, clip_q: float | None = None, check_stable: bool = Tr
     params = _parameters(preset, clip_q, check_stable)
     x = _mono(x)
     engine = Engine(params)
-    x_eq, gain = engine.front(x)
+    x_eq, gain = _in_chunks(engine.front, x)
     if len(x) == 0:
         out = {k: np.zeros((2, 0)) for k in ("direct", "delay", "reverb", "wet")}
         return {"peq": x_eq, "comp": x_eq, **out} if stages else out["wet"]
     pre, post = params.lookahead_pre, params.latency
     gain_ext = np.concatenate([np.full(pre, gain[0]), gain, np.full(post, gain[-1])])
     u = x_eq * _lookahead(gain_ext, params.lookahead_taps, len(x)) * params.make_up
-    out = engine.back(u)
-    out = {k: v for k, v in out.items() if v is not None}
+    out = _in_chunks(lambda v: engine.back(v, stages), u)
     if stages:
         return {"peq": x_eq, "comp": u, **out}
     wet = out["wet"]
     if not np.isfinite(wet).all():  # a loop at the edge of stability on a very long input
         raise ValueError("the exact render is not finite: a feedback loop of this preset diverges")
     return wet
+
+
+CHUNK = 32768  # offline work goes through the engine in chunks that stay in cache
+
+
+def _in_chunks(step, x: np.ndarray):
+    """Run a stateful engine step over x in CHUNK-sample pieces and join the results (the state
+    carries over, so this equals one call on all of x)."""
+    parts = [step(x[i:i + CHUNK]) for i in range(0, len(x), CHUNK)] or [step(x)]
+    first = parts[0]
+    if isinstance(first, dict):
+        return {k: np.concatenate([p[k] for p in parts], axis=-1) for k in first}
+    return tuple(np.concatenate([p[i] for p in parts], axis=-1) for i in range(len(first)))
 
 
 class Stream:
@@ -142,7 +154,7 @@ class Stream:
         self._gain = gains[-keep:] if len(gains) > keep else gains
         self._x_eq = xs[-lat:] if len(xs) > lat else xs
         self._received = end
-        return self.engine.back(u)["wet"]
+        return self.engine.back(u, stages=False)["wet"]
 
     def flush(self) -> np.ndarray:
         """The offline render's last ``min(latency, samples received)`` samples, (2, m); ends the stream."""
@@ -159,7 +171,7 @@ class Stream:
         g_la = _lookahead(window, p.lookahead_taps, end - k0)
         x0 = end - len(self._x_eq)
         u = self._x_eq[k0 - x0:] * g_la * p.make_up
-        return self.engine.back(u)["wet"]
+        return self.engine.back(u, stages=False)["wet"]
 
 
 def render_stream(preset, x, block: int, clip_q: float | None = None) -> np.ndarray:
