@@ -13,7 +13,7 @@ REF_DIR := book/reference_outputs
 # deterministic chapters whose marked cells (# NBVAL_CHECK_OUTPUT) nbval compares with $(REF_DIR)
 REF_CHAPTERS := book/correlations.md book/pca.md
 
-.PHONY: venv data test pytest nbval nbval-refs book check-book chromium bench check-presets gpu-results clean
+.PHONY: venv data test pytest nbval nbval-refs book check-book chromium bench check-presets exact-vs-fs robustness gpu-results clean
 
 ## venv: .venv with torch (local CPU wheel when present), torchlpc, torchcomp and the package
 venv: $(VENV)/.stamp
@@ -65,11 +65,20 @@ chromium:
 	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
 	  { echo "installing Debian's chromium"; $(SUDO) apt-get install -y -q chromium; }
 
-## bench: the IIR, chain and matching benchmarks (CPU); writes benchmarks/results/*_cpu.json
+## bench: the IIR, chain, matching and exact-chain benchmarks (CPU); writes benchmarks/results/*_cpu.json
 bench: venv data
 	$(PY) benchmarks/iir.py
 	$(PY) benchmarks/chain.py
 	$(PY) benchmarks/matching.py
+	$(PY) benchmarks/realtime.py
+
+## exact-vs-fs: every published preset rendered by the FS and the exact chain (about 8 min)
+exact-vs-fs: venv data
+	$(PY) scripts/exact_vs_fs.py
+
+## robustness: matching at default settings on 40 published presets (hours on a CPU; resumable)
+robustness: venv data
+	$(PY) benchmarks/robustness.py
 
 ## check-presets: every published preset rendered in float32 and float64 (about 15 min on 2 cores)
 check-presets: venv data

@@ -15,8 +15,10 @@ class DiffVox(nn.Module):
     """Mono (B, 1, T) -> stereo (B, 2, T); one preset's parameters as logits.
 
     ``delay=False`` / ``reverb=False`` give the paper's ablations; ``surrogate=False`` trains
-    with the exact delay ("w/o Approx."). In training mode with ``surrogate=True`` the delay's
-    gradients flow through the damped surrogate; see :meth:`regulariser`.
+    the delay without its surrogate (our ``exact-delay-grad`` experiment, not the paper's
+    "w/o Approx.", which renders a fitted preset with :mod:`diffvox.realtime`). In training
+    mode with ``surrogate=True`` the delay's gradients flow through the damped surrogate; see
+    :meth:`regulariser`.
     """
 
     def __init__(self, sr: float = 44100.0, delay: bool = True, reverb: bool = True,

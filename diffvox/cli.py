@@ -171,8 +171,12 @@ def _print_metrics(metrics: dict) -> None:
     from .matching import METRICS
 
     print(f"{'':16s}" + "".join(f"{k:>10s}" for k in METRICS))
-    for label, key in (("no processing", "no_processing"), ("fitted", "fitted")):
-        print(f"{label:16s}" + "".join(f"{metrics[key][k]:10.4f}" for k in METRICS))
+    for label, key in (("no processing", "no_processing"), ("fitted", "fitted"),
+                       ("fitted, exact", "fitted_exact")):
+        if metrics.get(key) is not None:
+            print(f"{label:16s}" + "".join(f"{metrics[key][k]:10.4f}" for k in METRICS))
+    if metrics.get("fitted_exact_error"):
+        print(f"fitted, exact: not rendered ({metrics['fitted_exact_error']})")
 
 
 def _match(args) -> None:
@@ -183,7 +187,7 @@ def _match(args) -> None:
     metrics = fit(read_audio(args.dry), read_audio(args.wet), args.out, config,
                   resume=args.resume, progress=not args.quiet)
     _print_metrics(metrics)
-    print(f"wrote preset.json, history.csv, metrics.json and render.wav to {args.out}")
+    print(f"wrote preset.json, history.csv, metrics.json, render.wav and render_exact.wav to {args.out}")
 
 
 def _evaluate(args) -> None:

@@ -59,6 +59,13 @@ def test_outputs_agree(fitted, target):
     assert sr == 44100
     np.testing.assert_allclose(render(preset, pair.dry), wav.T, atol=2e-6)
     assert evaluate(wav.T, pair.wet) == pytest.approx(metrics["fitted"], rel=1e-5)
+    # "w/o Approx.": the saved preset through the exact chain with the paper's Q clip
+    from diffvox.realtime import render_exact
+
+    exact, _ = sf.read(out / "render_exact.wav", dtype="float32", always_2d=True)
+    np.testing.assert_allclose(render_exact(preset, pair.dry, clip_q=0.707), exact.T, atol=2e-6)
+    assert evaluate(exact.T, pair.wet) == pytest.approx(metrics["fitted_exact"], rel=1e-5)
+    assert metrics["fitted_exact"] != metrics["fitted"]
 
 
 def test_resumed_run_equals_uninterrupted_run(tmp_path):

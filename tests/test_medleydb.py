@@ -70,8 +70,10 @@ def test_shards_cover_everything_once_and_reruns_skip(fake_medleydb, tmp_path, c
     assert list(summary["pair"]) == ["Artist_SongA_S01", "Artist_SongC_S02"]
     assert "side channel" in json.loads((out / "Artist_SongC_S01" / "skipped.json").read_text())["reason"]
     table = pd.read_csv(out / "table.csv", index_col=0)
-    assert list(table.index) == ["No processing", "DiffVox"]
+    assert list(table.index) == ["No processing", "DiffVox", "w/o Approx."]
     np.testing.assert_allclose(table.loc["DiffVox", "mss_lr"], summary["fitted_mss_lr"].mean())
+    np.testing.assert_allclose(table.loc["w/o Approx.", "mss_lr"], summary["fitted_exact_mss_lr"].mean())
+    assert summary["fitted_exact_mss_lr"].notna().all()
     stamp = (out / "Artist_SongA_S01" / "preset.json").stat().st_mtime_ns
     run_medleydb([fake_medleydb], out, shard=(1, 1), progress=False)  # everything is finished
     assert (out / "Artist_SongA_S01" / "preset.json").stat().st_mtime_ns == stamp

@@ -138,9 +138,11 @@ def write_summary(out: Path, pairs: list[VocalPair]) -> pd.DataFrame:
             rows.append({"pair": pair.name, "track": pair.track, "stem": pair.stem,
                          "instrument": pair.instrument,
                          **{f"no_processing_{k}": m["no_processing"][k] for k in METRICS},
-                         **{f"fitted_{k}": m["fitted"][k] for k in METRICS}})
+                         **{f"fitted_{k}": m["fitted"][k] for k in METRICS},
+                         **{f"fitted_exact_{k}": (m.get("fitted_exact") or {}).get(k, float("nan"))
+                            for k in METRICS}})
     summary = pd.DataFrame(rows, columns=["pair", "track", "stem", "instrument",
-                                          *[f"{w}_{k}" for w in ("no_processing", "fitted")
+                                          *[f"{w}_{k}" for w in ("no_processing", "fitted", "fitted_exact")
                                             for k in METRICS]])
     write_text_atomic(out / "summary.csv", summary.to_csv(index=False))
     write_text_atomic(out / "table.csv", mean_table(summary).to_csv())
@@ -148,8 +150,9 @@ def write_summary(out: Path, pairs: list[VocalPair]) -> pd.DataFrame:
 
 
 def mean_table(summary: pd.DataFrame) -> pd.DataFrame:
-    """Rows "No processing" and "DiffVox", columns the four metrics: means over pairs."""
+    """Rows "No processing", "DiffVox" and "w/o Approx." (the fitted presets rendered by the
+    exact chain, as the paper's row), columns the four metrics: means over pairs."""
+    rows = [("No processing", "no_processing"), ("DiffVox", "fitted"), ("w/o Approx.", "fitted_exact")]
     return pd.DataFrame({label: [summary[f"{prefix}_{k}"].mean() for k in METRICS]
-                         for label, prefix in (("No processing", "no_processing"),
-                                               ("DiffVox", "fitted"))},
+                         for label, prefix in rows if f"{prefix}_{METRICS[0]}" in summary},
                         index=list(METRICS)).T
