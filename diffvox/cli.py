@@ -113,7 +113,9 @@ def _correlations(args) -> None:
 def _pca(args) -> None:
     from .analysis import pca_summary
 
-    result = pca_summary(args.dataset)
+    if args.project_onto == args.dataset:
+        raise ValueError("--project-onto names the other dataset (its mean and components)")
+    result = pca_summary(args.dataset, projected_on=args.project_onto)
     if args.json:
         print(json.dumps({k: result[k] for k in ("explained_variance_ratio", "cumulative",
                                                   "share_for_99")}))
@@ -286,6 +288,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_correlations)
     p = asub.add_parser("pca", help="explained variance of the principal components")
     p.add_argument("--dataset", choices=["internal", "medleydb"], default="internal")
+    p.add_argument("--project-onto", choices=["internal", "medleydb"], default=None,
+                   help="the dataset centred on that dataset's mean and projected on its components")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_pca)
 

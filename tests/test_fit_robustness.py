@@ -143,3 +143,22 @@ def test_repeated_failures_stop_early_with_a_result(tmp_path, pair, monkeypatch)
     assert (out / "preset.json").exists() and (out / "render.wav").exists()
     assert json.loads((out / "preset.json").read_text())["source"]["fit"]["best_step"] <= 3
     assert len(list(csv.DictReader((out / "history.csv").open()))) == 9
+
+
+def test_cli_fit_at_a_high_learning_rate_ends_with_a_result(tmp_path, reference_dir, capsys):
+    """The issue's command with --lr 0.3 --steps 40 (it once died with NaN at step 26): it ends
+    with exit 0 and a result, stopped early or not."""
+    from diffvox.cli import main
+
+    wet = tmp_path / "wet.wav"
+    assert main(["render", "internal:1", str(reference_dir / "dry.wav"), str(wet)]) == 0
+    out = tmp_path / "fit"
+    assert main(["match", str(reference_dir / "dry.wav"), str(wet), "--out", str(out), "--steps", "40",
+                 "--chunk-seconds", "3", "--overlap-seconds", "1", "--batch", "4", "--seed", "0",
+                 "--lr", "0.3", "--quiet"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    for name in ("preset.json", "render.wav", "render_exact.wav", "history.csv"):
+        assert (out / name).exists(), name
+    rows = list(csv.DictReader((out / "history.csv").open()))
+    assert len(rows) == 40 or "stopped_early" in metrics
+    assert all(math.isfinite(v) for v in metrics["fitted"].values())

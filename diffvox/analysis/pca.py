@@ -9,11 +9,13 @@ import numpy as np
 @dataclass
 class PCA:
     """Components of (n, d) data: ``mean`` (d,), ``variances`` (d,) descending, ``components``
-    (d, d) with one unit eigenvector per column."""
+    (d, d) with one unit eigenvector per column, and ``rank``: the number of components that can
+    carry variance, ``min(n - 1, d)`` (69 for MedleyDB's 70 presets)."""
 
     mean: np.ndarray
     variances: np.ndarray
     components: np.ndarray
+    rank: int
 
     @classmethod
     def fit(cls, x: np.ndarray) -> "PCA":
@@ -26,11 +28,12 @@ class PCA:
         values, vectors = np.clip(values[order], 0, None), vectors[:, order]
         # fix each eigenvector's sign: its largest-magnitude entry is positive
         signs = np.sign(vectors[np.abs(vectors).argmax(axis=0), np.arange(vectors.shape[1])])
-        return cls(mean, values, vectors * signs)
+        return cls(mean, values, vectors * signs, min(x.shape[0] - 1, x.shape[1]))
 
     @property
     def explained_variance_ratio(self) -> np.ndarray:
-        return self.variances / self.variances.sum()
+        """(rank,) share of the total variance along each component that can carry any."""
+        return self.variances[: self.rank] / self.variances.sum()
 
     def project(self, x: np.ndarray, centre: np.ndarray | None = None) -> np.ndarray:
         """(n, d) -> (n, d) coordinates on the components (centred on ``centre``, default own mean)."""
@@ -47,11 +50,12 @@ class PCA:
 
 
 def variance_ratio_on(pca: PCA, x: np.ndarray) -> np.ndarray:
-    """Share of ``x``'s total variance along each of ``pca``'s components (x centred on its own
-    mean): how another dataset spreads over these components."""
-    coords = pca.project(x, centre=np.asarray(x, np.float64).mean(axis=0))
-    var = coords.var(axis=0, ddof=1)
-    return var / var.sum()
+    """(d,) share of ``x``'s total squared deviation from ``pca``'s mean along each of ``pca``'s
+    components: another dataset seen in this one's frame (the paper's "MedleyDB on Internal's
+    PCA": centred on Internal's mean, projected on Internal's components). On ``pca``'s own data
+    this is its explained variance ratio."""
+    second_moment = np.square(pca.project(x)).mean(axis=0)
+    return second_moment / second_moment.sum()
 
 
 def components_for(ratio: np.ndarray, level: float = 0.99) -> int:
