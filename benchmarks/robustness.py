@@ -6,12 +6,17 @@ Resumable: finished fits are skipped and interrupted ones resume from their chec
 rerunning the same command continues. Not part of CI. On the 2-core CPU one fit of 200 steps on
 6 s takes about 3 to 4 minutes with one thread (see the JSON's per-fit ``seconds``).
 
-    python benchmarks/robustness.py [--n 40] [--steps 200] [--seconds 6] [--runs DIR] [--out FILE]
+    python benchmarks/robustness.py [--n 40] [--steps 200] [--seconds 6] [--shard i/n] [--device cpu]
+
+Shards (``--shard 2/3``: every third target from the second) can run at once, in separate
+processes; each merges its fits into the one JSON file under a lock.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
+import fcntl
 import json
 import time
 import warnings
@@ -48,6 +53,19 @@ def parameter_error(fitted: Preset, true: Preset, scale: np.ndarray, mask: np.nd
     return float(np.sqrt(np.mean(diff ** 2)))
 
 
+@contextlib.contextmanager
+def locked(path: Path):
+    """An exclusive lock on ``path.lock`` (shards write the same results file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_suffix(path.suffix + ".lock"), "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def read_fits(path: Path) -> list[dict]:
+    return json.loads(path.read_text())["fits"] if path.exists() else []
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=40)
@@ -55,15 +73,19 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=6.0)
     ap.add_argument("--runs", type=Path, default=ROOT / "_build" / "robustness")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "robustness_cpu.json")
+    ap.add_argument("--shard", default="1/1", help="run the i-th of n shards, e.g. 1/2")
+    ap.add_argument("--device", default="cpu")
     args = ap.parse_args()
-    config = MatchConfig(steps=args.steps, chunk_seconds=3.0, overlap_seconds=1.0, batch=4, seed=0)
+    shard, n_shards = (int(v) for v in args.shard.split("/"))
+    config = MatchConfig(steps=args.steps, chunk_seconds=3.0, overlap_seconds=1.0, batch=4, seed=0,
+                         device=args.device)
     internal = load_dataset("internal")
     mask = internal.feature_mask
     scale = internal.train[:, mask].std(axis=0) + 1e-6
     dry = demo_vocal(args.seconds)
-    results = json.loads(args.out.read_text())["fits"] if args.out.exists() else []
-    done = {(r["dataset"], r["row"]) for r in results if r["steps"] == args.steps}
-    for name, row in targets(args.n):
+    with locked(args.out):
+        done = {(r["dataset"], r["row"]) for r in read_fits(args.out) if r["steps"] == args.steps}
+    for name, row in targets(args.n)[shard - 1::n_shards]:
         if (name, row) in done:
             continue
         true = load_dataset(name).preset(row)
@@ -77,18 +99,21 @@ def main() -> None:
         with (folder / "history.csv").open() as f:
             skipped = sum(1 for r in csv.DictReader(f) if r["skipped"])
         fitted = Preset.load(folder / "preset.json")
-        results.append({
+        result = {
             "dataset": name, "row": row, "steps": args.steps, "skipped_steps": skipped,
             "stopped_early": metrics.get("stopped_early"), "no_processing": metrics["no_processing"],
-            "fitted": metrics["fitted"], "param_error": parameter_error(fitted, true, scale, mask),
-            "seconds": time.perf_counter() - start, "warnings": [str(w.message) for w in caught]})
-        write_json_atomic(args.out, {
-            "machine": machine(torch.device("cpu")),
-            "settings": {"lr": config.lr, "chunk_seconds": 3.0, "overlap_seconds": 1.0, "batch": 4,
-                         "steps": args.steps, "seconds_of_audio": args.seconds, "seed": 0,
-                         "dry": "demo vocal", "n_targets": args.n},
-            "fits": results})
-        r = results[-1]
+            "fitted": metrics["fitted"], "fitted_exact": metrics.get("fitted_exact"), "param_error": parameter_error(fitted, true, scale, mask),
+            "seconds": time.perf_counter() - start, "warnings": [str(w.message) for w in caught]}
+        with locked(args.out):
+            results = [r for r in read_fits(args.out)
+                       if (r["dataset"], r["row"], r["steps"]) != (name, row, args.steps)] + [result]
+            write_json_atomic(args.out, {
+                "machine": machine(torch.device(args.device)),
+                "settings": {"lr": config.lr, "chunk_seconds": 3.0, "overlap_seconds": 1.0, "batch": 4,
+                             "steps": args.steps, "seconds_of_audio": args.seconds, "seed": 0,
+                             "dry": "demo vocal", "n_targets": args.n},
+                "fits": results})
+        r = result
         print(f"{name}:{row}: skipped {skipped}, mss_lr {r['no_processing']['mss_lr']:.3f} -> "
               f"{r['fitted']['mss_lr']:.3f}, param error {r['param_error']:.2f} ({r['seconds']:.0f} s)",
               flush=True)

@@ -171,3 +171,23 @@ def test_block_engine_equals_plain_per_sample_loop(medleydb, row):
     x = np.random.default_rng(row).standard_normal(30000) * 0.2
     ours, plain = render_exact(params, x), render_per_sample(params, x)
     assert np.abs(ours - plain).max() < 1e-9 * max(np.abs(plain).max(), 1)
+
+
+@pytest.mark.parametrize("options", [{"delay": False}, {"reverb": False}, {"delay": False, "reverb": False}])
+def test_variant_chains_render_exactly(options):
+    """A chain without the delay or the reverb: the exact render is the FS render of the same
+    chain wherever the left-out branch made the difference (no branch: they are equal)."""
+    import torch
+
+    from diffvox import DiffVox
+
+    chain = DiffVox(**options).eval()
+    x = np.random.default_rng(0).standard_normal(5000) * 0.1
+    exact = render_exact(chain, x)
+    stream = Stream(chain)
+    streamed = np.concatenate([stream.process(x[:1234]), stream.process(x[1234:])], axis=1)
+    assert np.abs(streamed[:, 661:] - exact[:, :-661]).max() < 1e-9
+    if not options.get("delay", True) and not options.get("reverb", True):
+        with torch.no_grad():
+            fs = chain(torch.from_numpy(x).float().view(1, 1, -1))[0].numpy()
+        assert rel_rms(exact, fs) < 1e-4  # EQ, compressor and pan only: no approximation
