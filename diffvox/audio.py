@@ -40,13 +40,35 @@ def to_mono(audio: np.ndarray) -> tuple[np.ndarray, bool]:
     return audio.mean(axis=0), True
 
 
+# output container by file suffix: (soundfile format, subtype)
+OUTPUT_FORMATS = {".wav": ("WAV", "FLOAT"), ".flac": ("FLAC", "PCM_24")}
+
+
+def output_format(path: str | Path) -> tuple[str, str]:
+    """The (format, subtype) an output path's suffix asks for; a one-line error for others."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in OUTPUT_FORMATS:
+        raise AudioError(f"cannot write {Path(path).name}: the output must end in .wav (32-bit float) "
+                         "or .flac (24-bit)")
+    return OUTPUT_FORMATS[suffix]
+
+
 def write_audio(path: str | Path, audio: np.ndarray, sr: int = SR) -> Path:
-    """Write (C, T) as a 32-bit float WAV atomically (a temp file renamed into place)."""
+    """Write (C, T) atomically (a temp file renamed into place): a 32-bit float WAV, or a 24-bit
+    FLAC for a ``.flac`` path (samples beyond +-1 are then clipped, with a warning)."""
     path = Path(path)
+    fmt, subtype = output_format(path)
     if not np.isfinite(audio).all():
         raise AudioError("refusing to write NaN or Inf samples")
+    data = np.asarray(audio, np.float32)
+    if fmt == "FLAC" and np.abs(data).max(initial=0) > 1:
+        import warnings
+
+        warnings.warn(f"{path.name}: peak {np.abs(data).max():.2f} exceeds full scale and is clipped in "
+                      "FLAC; write .wav to keep it", stacklevel=2)
+        data = np.clip(data, -1, 1)
     with atomic_path(path) as tmp:
-        sf.write(str(tmp), np.asarray(audio, np.float32).T, sr, subtype="FLOAT", format="WAV")
+        sf.write(str(tmp), data.T, sr, subtype=subtype, format=fmt)
     return path
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -13,7 +14,7 @@ import numpy as np
 def _render(args) -> None:
     import torch
 
-    from .audio import read_audio, to_mono, write_audio
+    from .audio import output_format, read_audio, to_mono, write_audio
     from .presets import load_preset
 
     if not args.exact and (args.clip_q is not None or args.block is not None):
@@ -22,6 +23,9 @@ def _render(args) -> None:
         raise ValueError(f"--clip-q must be a positive Q, got {args.clip_q}")
     if args.block is not None and args.block < 1:
         raise ValueError(f"--block must be at least 1 sample, got {args.block}")
+    output_format(args.output)
+    if Path(args.output).resolve() == Path(args.input).resolve():
+        raise ValueError(f"the output {args.output} is the input: choose another file name")
     preset = load_preset(args.preset)
     mono, downmixed = to_mono(read_audio(args.input))
     if downmixed:
@@ -325,10 +329,25 @@ def main(argv: list[str] | None = None) -> int:
     previous, warnings.formatwarning = warnings.formatwarning, _format_warning
     try:
         args.func(args)
+        sys.stdout.flush()
     except (ValueError, FileNotFoundError, IndexError, KeyError, RuntimeError) as err:
         message = err.args[0] if err.args else str(err)
         print(f"diffvox: error: {message}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        where = Path(args.out) if args.command == "match" else None
+        hint = ""
+        if where is not None and (where / "checkpoint.pt").exists():
+            hint = (f"; the last checkpoint is in {where}: continue with the same command and "
+                    "--resume")
+        elif where is not None:
+            hint = f"; no checkpoint was written yet in {where}"
+        print(f"diffvox: interrupted{hint}", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # e.g. `diffvox presets show ... | head`: the reader left
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     finally:
         warnings.formatwarning = previous
     return 0

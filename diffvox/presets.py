@@ -216,6 +216,9 @@ class Preset:
         path = Path(path)
         try:
             data = json.loads(path.read_text())
+        except UnicodeDecodeError:
+            raise ValueError(f"{path} is not a preset JSON file (binary data: is it audio? the preset "
+                             "comes first, e.g. `diffvox render medleydb:0 dry.wav out.wav`)") from None
         except (OSError, json.JSONDecodeError) as err:
             raise ValueError(f"cannot read preset {path}: {err}") from None
         return cls.from_json(data)
@@ -334,7 +337,10 @@ def load_preset(spec: str) -> Preset:
     """``medleydb:N``, ``internal:N`` or a path to a preset JSON file."""
     match = re.fullmatch(r"(internal|medleydb):(-?\d+)", spec)
     if match:
-        return load_dataset(match.group(1)).preset(int(match.group(2)))
+        dataset, index = load_dataset(match.group(1)), int(match.group(2))
+        if index < 0:  # medleydb:-1 would silently be row 69
+            raise IndexError(f"{dataset.name} presets are numbered 0..{len(dataset) - 1}; got {index}")
+        return dataset.preset(index)
     if Path(spec).suffix == ".json" or Path(spec).exists():
         return Preset.load(spec)
     raise ValueError(f"unknown preset {spec!r}: use medleydb:N, internal:N or a .json file")

@@ -99,3 +99,28 @@ def test_written_files_have_ordinary_permissions(tmp_path, dry):
     mask = os.umask(0)
     os.umask(mask)
     assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~mask
+
+
+def test_cli_output_and_preset_mistakes(tmp_path, capsys):
+    """Output = input, an unknown output suffix, a negative index and audio given as the preset
+    each give one line on stderr and write nothing; .flac is written as FLAC."""
+    import soundfile as sf
+
+    from diffvox.audio import demo_vocal, write_audio
+
+    dry = tmp_path / "dry.wav"
+    write_audio(dry, demo_vocal(0.5)[None])
+    before = dry.read_bytes()
+    cases = (["render", "medleydb:0", str(dry), str(dry)], "is the input"), \
+            (["render", "medleydb:0", str(dry), str(tmp_path / "o.mp3")], ".wav"), \
+            (["render", "medleydb:-1", str(dry), str(tmp_path / "o.wav")], "0..69"), \
+            (["render", str(dry), "medleydb:0", str(tmp_path / "o.wav")], "is it audio")
+    for argv, message in cases:
+        capsys.readouterr()
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0], (argv, err)
+    assert dry.read_bytes() == before
+    assert not (tmp_path / "o.wav").exists() and not (tmp_path / "o.mp3").exists()
+    assert main(["render", "medleydb:0", str(dry), str(tmp_path / "o.flac")]) == 0
+    assert sf.info(str(tmp_path / "o.flac")).format == "FLAC"
