@@ -12,7 +12,8 @@ import yaml
 
 from diffvox.audio import demo_vocal
 from diffvox.cli import main
-from diffvox.matching.medleydb import find_pairs, parse_shard, run_medleydb, side_to_mid_db
+from diffvox.matching.medleydb import (find_pairs, parse_shard, run_medleydb, side_peak_db,
+                                       side_to_mid_db)
 from diffvox.presets import load_dataset
 
 ARGS = ["--steps", "2", "--batch", "2", "--chunk-seconds", "1", "--overlap-seconds", "0.25", "--quiet"]
@@ -48,7 +49,8 @@ def fake_medleydb(tmp_path_factory):
     wide = np.concatenate([voice, -voice])  # side channel only
     _track(root, "Artist_SongA", [("male singer", [voice]), ("electric guitar", [noise])])
     _track(root, "Artist_SongB", [("female singer", [voice, voice])])  # two raws: left out
-    _track(root, "Artist_SongC", [("vocalists", [wide]), ("Rapper", [voice + noise])])
+    _track(root, "Artist_SongC", [("vocalists", [wide]), ("male speaker", [voice + noise]),
+                                  ("Rapper", [voice]), ("Male Singer", [voice])])  # not matched
     _track(root, "Artist_SongD", [("male singer", [voice])], instrumental="yes")
     return root
 
@@ -61,9 +63,22 @@ def test_pair_rule(fake_medleydb):
     assert side_to_mid_db(np.ones((1, 10))) == -np.inf
 
 
+def test_side_peak_rule_uses_the_plain_maximum():
+    t = np.linspace(0, 1, 1000)
+    voice = np.sin(2 * np.pi * 5 * t)
+    assert side_peak_db(np.stack([voice, voice])) == -np.inf           # identical channels
+    assert side_peak_db(np.stack([voice, 0.5 * voice])) == -np.inf     # levels are normalised away
+    # an inverted channel: its plain maximum is the positive peak of -voice, so the side is 2x
+    assert side_peak_db(np.stack([voice, -voice])) == pytest.approx(20 * np.log10(0.707 * 2), abs=1e-3)
+    # a small difference stays below -10 dB, a large one does not
+    assert side_peak_db(np.stack([voice, voice + 0.05 * np.cos(40 * t)])) < -10
+    assert side_peak_db(np.stack([voice, np.roll(voice, 100)])) > -10
+    assert side_peak_db(np.ones((1, 10))) == -np.inf
+
+
 def test_shards_cover_everything_once_and_reruns_skip(fake_medleydb, tmp_path, capsys):
     out = tmp_path / "runs"
-    with pytest.warns(UserWarning, match="side channel is strong"):
+    with pytest.warns(UserWarning, match="side channel peaks at"):
         for shard in ("1/2", "2/2"):
             assert main(["medleydb", str(fake_medleydb), "--out", str(out), "--shard", shard, *ARGS]) == 0
     summary = pd.read_csv(out / "summary.csv")

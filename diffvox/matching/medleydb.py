@@ -1,10 +1,11 @@
 """MedleyDB's vocal (raw, stem) pairs by the paper's rule, matched one by one, resumably.
 
 A track folder holds ``<Track>_METADATA.yaml``, the raw tracks in ``raw_dir`` (``<Track>_RAW``)
-and the stems in ``stem_dir`` (``<Track>_STEMS``). A pair is a vocal stem (its instrument label
-names a singer, vocal, speaker, rapper, voice or speech) made of exactly one raw track, in a
-track not marked instrumental; a raw whose side channel is strong (side/mid energy above
--10 dB) is skipped when it is read.
+and the stems in ``stem_dir`` (``<Track>_STEMS``). The original's rule: a pair is a stem whose
+instrument label contains (case-sensitive) ``speaker``, ``singer``, ``vocal``, ``voice`` or
+``speech`` and that has exactly one raw track, in a track not marked instrumental; a raw whose
+side channel ``0.707 (L / max(L) - R / max(R))`` (max: the plain maximum) peaks above -10 dB is
+skipped when it is read.
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from ..fileio import write_text_atomic
 from .evaluate import METRICS
 from .fit import MatchConfig, fit
 
-VOCAL_WORDS = ("singer", "vocal", "speaker", "rapper", "voice", "speech")
+VOCAL_WORDS = ("speaker", "singer", "vocal", "voice", "speech")  # matched case-sensitively
 SIDE_THRESHOLD_DB = -10.0
 
 
@@ -61,7 +62,7 @@ def track_pairs(metadata_file: Path) -> list[VocalPair]:
     for stem_id, stem in sorted((meta.get("stems") or {}).items()):
         instrument = str(stem.get("instrument", ""))
         raws = stem.get("raw") or {}
-        if len(raws) != 1 or not any(w in instrument.lower() for w in VOCAL_WORDS):
+        if len(raws) != 1 or not any(w in instrument for w in VOCAL_WORDS):
             continue
         raw = next(iter(raws.values()))
         pairs.append(VocalPair(track, stem_id, instrument, raw_dir / raw["filename"],
@@ -78,6 +79,18 @@ def find_pairs(roots: list[str | Path]) -> list[VocalPair]:
         for meta in sorted(root.rglob("*_METADATA.yaml")):
             pairs.extend(track_pairs(meta))
     return sorted(pairs, key=lambda p: p.name)
+
+
+def side_peak_db(audio: np.ndarray) -> float:
+    """Peak of the original's side channel ``0.707 (L / max(L) - R / max(R))`` in dB, with max
+    the plain (signed) maximum as the original computes it; -inf for mono (1, T). A channel
+    whose maximum is not positive contributes nothing (the original would divide by it)."""
+    if audio.shape[0] == 1:
+        return -np.inf
+    left, right = audio[0].astype(np.float64), audio[1].astype(np.float64)
+    scaled = [c / c.max() if c.max() > 0 else np.zeros_like(c) for c in (left, right)]
+    peak = np.abs(0.707 * (scaled[0] - scaled[1])).max()
+    return float(20 * np.log10(peak)) if peak > 0 else -np.inf
 
 
 def side_to_mid_db(audio: np.ndarray) -> float:
@@ -117,9 +130,10 @@ def run_medleydb(roots: list[str | Path], out: str | Path, config: MatchConfig |
             continue
         try:
             raw, stem = read_audio(pair.raw_path), read_audio(pair.stem_path)
-            side = side_to_mid_db(raw)
+            side = side_peak_db(raw)
             if side > SIDE_THRESHOLD_DB:
-                raise ValueError(f"the raw track's side channel is strong ({side:.1f} dB)")
+                raise ValueError(f"the raw track's side channel peaks at {side:.1f} dB (above "
+                                 f"{SIDE_THRESHOLD_DB:g} dB)")
             fit(raw, stem, folder, config, resume=folder.exists(), progress=progress,
                 name=pair.name)
         except ValueError as err:  # unusable audio: recorded, and the other pairs go on
