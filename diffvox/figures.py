@@ -39,3 +39,24 @@ def chain_diagram():
     arrow((9.55, 1.65), (9.95, 1.65))
     ax.text(9.75, 1.85, "wet", ha="center", fontsize=8)
     return fig
+
+
+LISTENING_LUFS = -23.0  # every player in the book plays at this loudness
+
+
+def play(audio, label: str, lufs: float = LISTENING_LUFS, sr: int = 44100):
+    """Show a labelled audio player: (T,) or (C, T) scaled to ``lufs`` (ITU-R BS.1770), so that
+    every player in the book can be compared by ear. If that would clip, the scale is lowered
+    to a peak of 0.99 and the label says so."""
+    import numpy as np
+    from IPython.display import Audio, Markdown, display
+
+    from .matching.prepare import normalise_loudness
+
+    data = normalise_loudness(np.asarray(audio, np.float32), lufs, sr)
+    peak = float(np.abs(data).max())
+    note = ""
+    if peak > 0.99:
+        data = data * (0.99 / peak)
+        note = f" (quieter by {20 * np.log10(peak / 0.99):.1f} dB to avoid clipping)"
+    display(Markdown(f"**{label}**{note}"), Audio(data, rate=sr, normalize=False))

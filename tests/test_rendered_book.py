@@ -51,6 +51,9 @@ def test_chapter_renders(chapter):
     for src in re.findall(r'<img\b[^>]*\bsrc="([^"]+)"', main):
         if not src.startswith("data:"):
             assert (page.parent / src.split("#")[0]).resolve().exists(), f"{chapter}: missing image {src}"
+    for at in (m.start() for m in re.finditer(r"<audio\b", main)):  # every player has a label
+        before = main[max(0, at - 2000):at]
+        assert "<strong>" in before[before.rfind("</audio>") + 1:], f"{chapter}: an unlabelled audio player"
     for bad in ("Traceback (most recent call last)", 'class="output stderr"', "TqdmWarning",
                 "UserWarning", "it/s]"):
         assert bad not in main, f"{chapter} shows {bad!r}"
