@@ -6,6 +6,7 @@ from torch import nn
 
 from .effects import EQ, Band, CompressorExpander, FDNReverb, Pan, PingPongDelay
 from .filters.ranges import CHAIN_EQ
+from .functional.routing import mono_to_stereo, tail_kernel
 
 # initial values of the fit (fx_config.yaml)
 EQ_INIT_HZ = (800.0, 4000.0, 115.0, 6000.0, 17500.0, 200.0)
@@ -34,13 +35,33 @@ class DiffVox(nn.Module):
         self.send = nn.Parameter(torch.tensor([-3.0])) if delay and reverb else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.stages(x)["wet"]
+        """(B, 1, T) -> (B, 2, T): EQ and compressor, then everything after them as one response
+        (:meth:`tail_kernel`); the same values as :meth:`stages`'s ``wet``, faster."""
+        u = self.compressor(self.eq(self._mono(x)))
+        return mono_to_stereo(u, self.tail_kernel(u.shape[-1]).to(u.dtype))
 
-    def stages(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Every intermediate signal: peq (B, T), comp (B, T), direct, delay, reverb, wet (B, 2, T)."""
+    def tail_kernel(self, max_length: int | None = None) -> torch.Tensor:
+        """(2, L): the response from the compressor's output to the chain's output (direct pan,
+        delay, reverb and send), truncated to ``max_length`` taps."""
+        delay = None
+        if self.delay is not None:
+            odd, even = self.delay.kernels()
+            delay = (self.delay.odd_pan.gains().unsqueeze(-1) * odd
+                     + self.delay.even_pan.gains().unsqueeze(-1) * even)
+        reverb = self.reverb.impulse_response() if self.reverb is not None else None
+        send = torch.sigmoid(self.send).squeeze() if self.send is not None else None
+        return tail_kernel(self.pan.gains(), delay, reverb, send, max_length)
+
+    @staticmethod
+    def _mono(x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 3 or x.shape[1] != 1:
             raise ValueError(f"DiffVox expects mono input of shape (B, 1, T), got {tuple(x.shape)}")
-        out = {"peq": self.eq(x[:, 0])}
+        return x[:, 0]
+
+    def stages(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Every intermediate signal, stage by stage: peq (B, T), comp (B, T), direct, delay,
+        reverb, wet (B, 2, T)."""
+        out = {"peq": self.eq(self._mono(x))}
         u = out["comp"] = self.compressor(out["peq"])
         out["direct"] = self.pan(u)
         wet = out["direct"]

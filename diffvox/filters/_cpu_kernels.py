@@ -21,11 +21,22 @@ from numba import prange
 
 _JIT = dict(nopython=True, parallel=True, cache=True, fastmath=False, nogil=True)
 _ROW_BLOCK = 32
+# Recursive states below this are set to zero. A state decaying through silence (or an adjoint
+# through the part of a chunk the loss ignores) otherwise spends millions of samples in float64's
+# subnormal range, where every multiplication is about 100 times slower (measured: a backward
+# pass 25x slower). The change is below 1e-250 absolute.
+_TINY = 1e-250
+
+
+@numba.njit(inline="always")
+def _flush(v):
+    return v if abs(v) >= _TINY else 0.0
 
 
 @numba.jit(**_JIT)
 def recurrence(p, u, h, reverse):
-    """h[i, n] = p[i] h[i, n -/+ 1] + u[i, n]; p (N,), u and h (N, T), real or complex."""
+    """h[i, n] = p[i] h[i, n -/+ 1] + u[i, n]; p (N,), u and h (N, T), real or complex
+    (states below ``_TINY`` in magnitude become zero)."""
     n_rows, n_time = u.shape
     for i in prange(n_rows):
         pole = p[i]
@@ -33,10 +44,14 @@ def recurrence(p, u, h, reverse):
         if reverse:
             for n in range(n_time - 1, -1, -1):
                 acc = pole * acc + u[i, n]
+                if abs(acc) < _TINY:
+                    acc = acc * 0
                 h[i, n] = acc
         else:
             for n in range(n_time):
                 acc = pole * acc + u[i, n]
+                if abs(acc) < _TINY:
+                    acc = acc * 0
                 h[i, n] = acc
 
 
@@ -69,10 +84,10 @@ def sos_forward(b, pole_re, pole_im, q, x, y, ckpt, seg, block):
                     w = b[k, 0, i] * v[j] + b[k, 1, i] * state[0, k, j] + b[k, 2, i] * state[1, k, j]
                     state[1, k, j] = state[0, k, j]
                     state[0, k, j] = v[j]
-                    re = pole_re[k, i] * state[2, k, j] - pole_im[k, i] * state[3, k, j] + w
-                    state[3, k, j] = pole_re[k, i] * state[3, k, j] + pole_im[k, i] * state[2, k, j]
+                    re = _flush(pole_re[k, i] * state[2, k, j] - pole_im[k, i] * state[3, k, j] + w)
+                    state[3, k, j] = _flush(pole_re[k, i] * state[3, k, j] + pole_im[k, i] * state[2, k, j])
                     state[2, k, j] = re
-                    state[4, k, j] = q[k, i] * state[4, k, j] + re
+                    state[4, k, j] = _flush(q[k, i] * state[4, k, j] + re)
                     v[j] = state[4, k, j]
             for j in range(width):
                 y[lo + j, n] = v[j]
@@ -119,10 +134,10 @@ def sos_backward(b, pole_re, pole_im, q, x, ckpt, seg, block, grad_y, grad_x, gr
                         w = b[k, 0, i] * v + b[k, 1, i] * state[0, k, j] + b[k, 2, i] * state[1, k, j]
                         state[1, k, j] = state[0, k, j]
                         state[0, k, j] = v
-                        re = pole_re[k, i] * state[2, k, j] - pole_im[k, i] * state[3, k, j] + w
-                        state[3, k, j] = pole_re[k, i] * state[3, k, j] + pole_im[k, i] * state[2, k, j]
+                        re = _flush(pole_re[k, i] * state[2, k, j] - pole_im[k, i] * state[3, k, j] + w)
+                        state[3, k, j] = _flush(pole_re[k, i] * state[3, k, j] + pole_im[k, i] * state[2, k, j])
                         state[2, k, j] = re
-                        state[4, k, j] = q[k, i] * state[4, k, j] + re
+                        state[4, k, j] = _flush(q[k, i] * state[4, k, j] + re)
                         buf[t, k + 1, j] = state[4, k, j]
             # adjoint sweep
             for n in range(stop - 1, start - 1, -1):
@@ -132,10 +147,10 @@ def sos_backward(b, pole_re, pole_im, q, x, ckpt, seg, block, grad_y, grad_x, gr
                 for k in range(n_sec - 1, -1, -1):
                     for j in range(width):
                         i = lo + j
-                        re = pole_re[k, i] * adj[0, k, j] - pole_im[k, i] * adj[1, k, j] + g[j]
-                        adj[1, k, j] = pole_re[k, i] * adj[1, k, j] + pole_im[k, i] * adj[0, k, j]
+                        re = _flush(pole_re[k, i] * adj[0, k, j] - pole_im[k, i] * adj[1, k, j] + g[j])
+                        adj[1, k, j] = _flush(pole_re[k, i] * adj[1, k, j] + pole_im[k, i] * adj[0, k, j])
                         adj[0, k, j] = re
-                        gw = q[k, i] * adj[2, k, j] + re
+                        gw = _flush(q[k, i] * adj[2, k, j] + re)
                         adj[2, k, j] = gw
                         gw1 = adj[3, k, j]
                         gw2 = adj[4, k, j]

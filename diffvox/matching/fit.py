@@ -19,6 +19,7 @@ from ..audio import SR, write_audio
 from ..chain import DiffVox
 from ..fileio import atomic_path, write_text_atomic
 from ..losses import DiffVoxLoss
+from ..memory import keep_freed_memory
 from ..presets import Preset
 from .evaluate import METRICS, as_stereo, evaluate
 from .prepare import align, chunk_pair, normalise_loudness
@@ -37,6 +38,9 @@ HISTORY_COLUMNS = ("step", "total", *METRICS, "regulariser", "skipped")
 # a step whose loss or gradient is not finite is skipped; this many in a row end the fit early
 MAX_FAILED_STEPS = 5
 CHECKPOINT = "checkpoint.pt"
+# the target chunks' spectra and LDR are computed once per fit when they take at most this much
+# memory (about 100 MB per 12 s chunk at the paper's settings), else once per step
+TARGET_CACHE_BYTES = 6 * 2**30
 # settings that must agree between a checkpoint and the run resuming it
 _RUN_DEFINING = ("lr", "batch", "chunk_seconds", "overlap_seconds", "variant", "seed", "lufs")
 
@@ -161,9 +165,12 @@ def fit(dry: np.ndarray, wet: np.ndarray, out_dir: str | Path, config: MatchConf
     dry_chunks = torch.from_numpy(chunks.dry).to(device)
     wet_chunks = torch.from_numpy(chunks.wet[..., chunks.loss_from:]).to(device)
 
+    if device.type == "cpu":
+        keep_freed_memory()
     torch.manual_seed(config.seed)
     model = DiffVox(**VARIANTS[config.variant]).to(device).train()
     loss_fn = DiffVoxLoss().to(device)
+    targets = target_features(loss_fn, wet_chunks)
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
     generator = torch.Generator().manual_seed(config.seed)
     start, best_loss, best_step, best_state, history = 0, float("inf"), -1, None, []
@@ -195,7 +202,7 @@ def fit(dry: np.ndarray, wet: np.ndarray, out_dir: str | Path, config: MatchConf
             break
         index = torch.randperm(len(dry_chunks), generator=generator)[: config.batch].to(device)
         pred = model(dry_chunks[index])[..., chunks.loss_from:]
-        terms = loss_fn(pred, wet_chunks[index], model.regulariser().to(device))
+        terms = loss_fn(pred, targets(index), model.regulariser().to(device))
         total = float(terms["total"].detach())
         optimiser.zero_grad(set_to_none=True)
         failure = None if np.isfinite(total) else f"loss is {total}"
@@ -240,6 +247,17 @@ def fit(dry: np.ndarray, wet: np.ndarray, out_dir: str | Path, config: MatchConf
         checkpoint(config.steps)
     return finalise(model, best_state, best_step, best_loss, pair, out, config,
                     name or out.name, stopped_early)
+
+
+def target_features(loss_fn: DiffVoxLoss, wet_chunks: torch.Tensor,
+                    budget: int = TARGET_CACHE_BYTES) -> Callable[[torch.Tensor], object]:
+    """``index -> target`` for the losses: every chunk's features prepared once and selected,
+    when they fit in ``budget`` bytes; otherwise the chunks themselves (prepared each step).
+    Either gives the same loss values."""
+    if loss_fn.prepare(wet_chunks[:1]).nbytes() * len(wet_chunks) > budget:
+        return lambda index: wet_chunks[index]
+    prepared = loss_fn.prepare(wet_chunks)
+    return prepared.select
 
 
 def exact_metrics(model: DiffVox, pair: Pair, out: Path) -> dict:

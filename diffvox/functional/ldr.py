@@ -1,0 +1,99 @@
+"""Loudness dynamic range (LDR) of the paper's MLDR loss, with a hand-written gradient.
+
+``f(x) = log onepole(e, c_s) - R_k(log onepole(e, c_l))`` with ``e = max(x^2, 1e-8)`` per row of
+(B*C, T), in float64; ``R_k`` shifts by k = int(sr (l - s) / 2000) samples (the original rolls the
+flattened rows, so each row's last k samples take the next row's first; ``strict`` keeps each row
+to itself). The gradient of ``mean |f(x) - f(y)|`` is ``sign / count`` divided by the smoothed
+energies and sent back through each smoother by the same recursion run backwards in time.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ..filters.recurrence import recurrence_raw
+from ..params import ms_to_coef
+
+
+def shift_samples(short_ms: float, long_ms: float, sr: float) -> int:
+    return int(sr * (long_ms - short_ms) * 0.0005)
+
+
+def _smooth(energy: torch.Tensor, ms: float, sr: float, reverse: bool = False) -> torch.Tensor:
+    """onepole over rows (R, T) (or its adjoint, ``reverse``), float64."""
+    coef = float(ms_to_coef(ms, sr))
+    pole = torch.full((energy.shape[0],), 1 - coef, dtype=energy.dtype, device=energy.device)
+    return recurrence_raw(pole, energy * coef, reverse=reverse)
+
+
+def energy_rows(x: torch.Tensor) -> torch.Tensor:
+    """(..., T) -> (R, T) float64 ``max(x^2, 1e-8)``."""
+    return x.reshape(-1, x.shape[-1]).to(torch.float64).square().clamp_(min=1e-8)
+
+
+def ldr_rows(log_short: torch.Tensor, log_long: torch.Tensor, k: int, strict: bool) -> torch.Tensor:
+    """(R, T) logs of the smoothed energies -> LDR rows (R, T), or (R, T - k) when ``strict``."""
+    n_time = log_short.shape[-1]
+    if strict:
+        if n_time <= k:
+            raise ValueError(f"strict MLDR shifts by {k} samples and needs more per signal, got {n_time}")
+        return log_short[:, : n_time - k] - log_long[:, k:]
+    return log_short - torch.roll(log_long, -k)
+
+
+@dataclass
+class LDRTarget:
+    """A (B, C, T) target's log smoothed energies per scale: ``logs[i] = (short, long)``, each
+    (B, C, T) float64. The shift is applied when compared, so sub-batches can be selected."""
+
+    logs: list
+
+    @classmethod
+    def of(cls, target: torch.Tensor, scales, sr: float) -> "LDRTarget":
+        with torch.no_grad():
+            energy = energy_rows(target)
+            return cls([tuple(_smooth(energy, ms, sr).log_().reshape(target.shape) for ms in scale)
+                        for scale in scales])
+
+    def select(self, index: torch.Tensor) -> "LDRTarget":
+        return LDRTarget([(short[index], long[index]) for short, long in self.logs])
+
+
+class MultiScaleLDR(torch.autograd.Function):
+    """``apply(x, target, scales, sr, strict)``: sum over (short_ms, long_ms) scales of
+    mean |f(x) - f(target)|; x (B, C, T), target an :class:`LDRTarget`."""
+
+    @staticmethod
+    def forward(ctx, x, target, scales, sr, strict):
+        energy = energy_rows(x)
+        need_grad = ctx.needs_input_grad[0]
+        total, grad_energy = x.new_zeros((), dtype=torch.float64), None
+        for (short_ms, long_ms), (t_short, t_long) in zip(scales, target.logs):
+            k = shift_samples(short_ms, long_ms, sr)
+            short, long = _smooth(energy, short_ms, sr), _smooth(energy, long_ms, sr)
+            diff = ldr_rows(short.log(), long.log(), k, strict)
+            diff.sub_(ldr_rows(t_short.reshape(diff.shape[0], -1), t_long.reshape(diff.shape[0], -1), k, strict))
+            total = total + diff.abs().mean()
+            if not need_grad:
+                continue
+            sign = diff.sign_().div_(diff.numel())
+            if strict:
+                g_short = torch.nn.functional.pad(sign, (0, k)).div_(short)
+                g_long = torch.nn.functional.pad(sign, (k, 0)).neg_().div_(long)
+            else:  # the adjoint of the flattened roll by -k is the roll by +k
+                g_short = sign.div(short)
+                g_long = torch.roll(sign, k).neg_().div_(long)
+            for g, ms in ((g_short, short_ms), (g_long, long_ms)):
+                adj = _smooth(g, ms, sr, reverse=True)
+                grad_energy = adj if grad_energy is None else grad_energy.add_(adj)
+        if need_grad:  # e = max(x^2, 1e-8): de/dx = 2x where x^2 > 1e-8
+            rows = x.reshape(-1, x.shape[-1]).to(torch.float64)
+            grad_energy.mul_(rows).mul_(2).mul_(energy > 1e-8)
+            ctx.grad = grad_energy.to(x.dtype).reshape(x.shape)
+        return total.to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_total):
+        grad, ctx.grad = ctx.grad, None
+        return grad * grad_total, None, None, None, None

@@ -1,0 +1,48 @@
+"""Everything after the compressor as one linear, time-invariant response.
+
+Direct pan, ping-pong delay and FDN reverb (fed by the compressed signal on both channels plus the
+send times the delay's output) are all convolutions of the mono signal ``u``. Their sum is one
+mono-to-stereo impulse response, so the chain's output needs one FFT of ``u`` and one inverse FFT
+per output channel instead of one convolution per stage. Values are those of the stage-by-stage
+computation (linear convolutions throughout; no circular wrap).
+"""
+from __future__ import annotations
+
+import scipy.fft
+import torch
+
+
+def tail_kernel(direct: torch.Tensor, delay: torch.Tensor | None = None,
+                reverb: torch.Tensor | None = None, send: torch.Tensor | None = None,
+                max_length: int | None = None) -> torch.Tensor:
+    """The mono-to-stereo impulse response ``direct delta + delay + reverb * (1 + send delay)``.
+
+    direct: (2,) pan gains; delay: (2, Nd) the delay's response per output channel (pans
+    included) or None; reverb: (2 out, 2 in, Nr) or None; send: () gain from the delay into the
+    reverb (used when both are present). Returns (2, L) with L the full response length, or
+    ``max_length`` when that is shorter (taps beyond a signal's length cannot reach its output).
+    """
+    length = 1 if delay is None else delay.shape[-1]
+    if reverb is not None:
+        length = max(length, reverb.shape[-1] + (length - 1 if send is not None else 0))
+    n_fft = scipy.fft.next_fast_len(length, real=True)
+    spec = direct.to(torch.complex64 if direct.dtype != torch.float64 else torch.complex128)
+    spec = spec.unsqueeze(-1).expand(2, n_fft // 2 + 1)
+    reverb_in = torch.ones_like(spec)
+    if delay is not None:
+        delay_spec = torch.fft.rfft(delay, n_fft)
+        spec = spec + delay_spec
+        if send is not None:
+            reverb_in = reverb_in + send * delay_spec
+    if reverb is not None:
+        spec = spec + (torch.fft.rfft(reverb, n_fft) * reverb_in.unsqueeze(0)).sum(1)
+    kernel = torch.fft.irfft(spec, n_fft)
+    return kernel[..., : length if max_length is None else min(length, max_length)]
+
+
+def mono_to_stereo(u: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    """Causal convolution of mono u (B, T) with a (2, L) kernel: (B, 2, T), one forward FFT of u."""
+    n_time = u.shape[-1]
+    n_fft = scipy.fft.next_fast_len(n_time + kernel.shape[-1] - 1, real=True)
+    spec = torch.fft.rfft(u, n_fft).unsqueeze(1) * torch.fft.rfft(kernel, n_fft)
+    return torch.fft.irfft(spec, n_fft)[..., :n_time]
