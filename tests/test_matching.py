@@ -91,6 +91,29 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path):
     np.testing.assert_array_equal(pa.logits, pb.logits)
 
 
+def test_targets_prepared_once_give_the_per_step_history(tmp_path, monkeypatch):
+    """A fit caches every target chunk's spectra and LDR when they fit in memory; with no room
+    for the cache it prepares each step's batch again, and the run is the same, bit for bit."""
+    import sys
+    fit_module = sys.modules["diffvox.matching.fit"]  # the package's "fit" is the function
+
+    dry = demo_vocal(2.5)
+    wet = render(load_dataset("medleydb").preset(2), dry)
+    config = MatchConfig(steps=3, **TINY)
+    fit(dry, wet, tmp_path / "cached", config, progress=False)
+    plain = fit_module.target_features
+    calls = []
+
+    def no_room(loss_fn, wet_chunks, budget=0):
+        calls.append(len(wet_chunks))
+        return plain(loss_fn, wet_chunks, budget=0)
+    monkeypatch.setattr(fit_module, "target_features", no_room)
+    fit(dry, wet, tmp_path / "per_step", config, progress=False)
+    assert calls, "the fit did not ask for its target features"
+    a, b = ((tmp_path / d / "history.csv").read_text() for d in ("cached", "per_step"))
+    assert a == b and len(a.splitlines()) == 4
+
+
 @pytest.mark.parametrize("variant, absent", [("no-delay", "delay"), ("no-spatial", "reverb")])
 def test_variants_write_presets_of_their_chain(tmp_path, variant, absent):
     dry = demo_vocal(2.0)

@@ -52,3 +52,39 @@ def time_step(batch: int = 35, chunk_seconds: float = 12.0, overlap_seconds: flo
     return {"implementation": implementation, "batch": batch, "chunk_seconds": chunk_seconds,
             "overlap_seconds": overlap_seconds, "seconds_per_step": seconds,
             "minutes_per_song_2000_steps": seconds * 2000 / 60, "target_prepare_s_once": prepare_s}
+
+
+def time_parts(batch: int = 8, chunk_seconds: float = 12.0, overlap_seconds: float = 5.0,
+               device: str | torch.device = "cpu", repeat: int = 3, implementation: str = "diffvox",
+               sr: int = 44100) -> dict:
+    """Median seconds of the step's parts, each forward+backward: the chain (gradient of a
+    fixed random projection of its output) and the losses (on a fixed prediction)."""
+    device = torch.device(device)
+    if device.type == "cpu":
+        keep_freed_memory()
+    gen = torch.Generator().manual_seed(1)
+    length, loss_from = int(chunk_seconds * sr), int(overlap_seconds * sr)
+    dry = (torch.randn(batch, 1, length, generator=gen) * 0.1).to(device)
+    wet = (torch.randn(batch, 2, length - loss_from, generator=gen) * 0.1).to(device)
+    model = DiffVox(sr).to(device).train()
+    forward = model if implementation == "diffvox" else (lambda x: original_forward(model, x))  # noqa: E731
+    projection = torch.randn(batch, 2, length - loss_from, generator=gen).to(device)
+    with torch.no_grad():
+        pred = forward(dry)[..., loss_from:]
+    if implementation == "diffvox":
+        loss_fn = DiffVoxLoss(sr).to(device)
+        prepared = loss_fn.prepare(wet)
+        loss = lambda p: loss_fn(p, prepared)["total"]  # noqa: E731
+    else:
+        loss = lambda p: OriginalLoss(sr).to(device)(p, wet)  # noqa: E731
+
+    def chain():
+        model.zero_grad(set_to_none=True)
+        (forward(dry)[..., loss_from:] * projection).sum().backward()
+
+    def losses():
+        loss(pred.clone().requires_grad_()).backward()
+
+    return {"implementation": implementation, "batch": batch,
+            "chain_forward_backward_s": median_time(chain, device, repeat),
+            "losses_forward_backward_s": median_time(losses, device, repeat)}

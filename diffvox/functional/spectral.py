@@ -109,7 +109,7 @@ def _grads(spec: torch.Tensor, target: SpectralTarget, w_sc: torch.Tensor, w_log
     """(B, 2, M, F) gradient of ``sum_k w_sc[k] ||Y_k - |X_k| ||^2 / 2 + w_log[k] sum |log ratio|``
     with respect to the L/R spectra, times the real FFT's adjoint weights."""
     n_bins = spec.shape[-1]
-    scale = _bin_scale(n_bins, spec.device)
+    scale = _bin_scale(n_bins, spec.device).to(spec.real.dtype)
     if _use_kernels(spec):
         from . import _spectral_kernels as k
 
@@ -158,9 +158,10 @@ class MultiResolutionDistances(torch.autograd.Function):
         weights = torch.stack([grad_lr.double(), grad_ms.double() / 2, grad_ms.double() / 2]).cpu() / n_res
         total = None
         for spec, target, distance, counts, n_fft, hop in ctx.specs:
-            w_sc = (weights / (distance * target.norms().cpu()).clamp_min(1e-30)).float()
-            w_log = (weights / counts).float()
-            g = stft_adjoint(_grads(spec, target, w_sc.to(spec.device), w_log.to(spec.device)),
+            real = spec.real.dtype
+            w_sc = (weights / (distance * target.norms().cpu()).clamp_min(1e-30)).to(spec.device, real)
+            w_log = (weights / counts).to(spec.device, real)
+            g = stft_adjoint(_grads(spec, target, w_sc, w_log),
                              n_fft, hop, ctx.length, bins_scaled=True)
             total = g if total is None else total.add_(g)
         ctx.specs = None

@@ -1,0 +1,177 @@
+"""The fast formulations of the matching step against the plain ones they replace: the chain's
+tail as one response (against the stage-by-stage chain and the original's renders), the STFT and
+its adjoint (against torch.stft and the dot-product identity), the MSS and MLDR gradients (against
+autograd of independent float64 implementations), the compiled distance kernels (against the
+tensor path), prepared targets (against recomputing them) and the IIR kernels' subnormal flush."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.signal
+import torch
+
+from diffvox import DiffVox
+from diffvox.bench.original import autograd_mldr
+from diffvox.filters import one_pole, sosfilt
+from diffvox.functional import spectral
+from diffvox.functional.stft import stft, stft_adjoint
+from diffvox.losses import FFT_SIZES, HOP_SIZES, DiffVoxLoss, a_weight, mldr, mss
+from diffvox.params import ms_to_coef
+from diffvox.presets import load_dataset
+
+
+def rel(a, b):
+    return float((a - b).norm() / b.norm())
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"delay": False}, {"reverb": False},
+                                    {"delay": False, "reverb": False}, {"surrogate": False}])
+def test_forward_equals_stage_by_stage_values_and_gradients(kwargs):
+    torch.manual_seed(0)
+    model = DiffVox(**kwargs).train()
+    x = torch.randn(2, 1, 30000) * 0.1
+    weight = torch.randn(2, 2, 30000)
+    out = {}
+    for name, fn in (("fast", model), ("stages", lambda v: model.stages(v)["wet"])):
+        model.zero_grad()
+        y = fn(x)
+        (y * weight).sum().backward()
+        out[name] = (y.detach(), {k: p.grad.clone() for k, p in model.named_parameters() if p.grad is not None})
+    assert rel(out["fast"][0], out["stages"][0]) < 1e-5
+    grads_fast, grads_stages = out["fast"][1], out["stages"][1]
+    assert grads_fast.keys() == grads_stages.keys()
+    scale = max(float(g.abs().max()) for g in grads_stages.values())
+    for k in grads_stages:  # absolute against the largest gradient: some are exactly 0 at 0 dB
+        assert float((grads_fast[k] - grads_stages[k]).abs().max()) <= 1e-4 * scale, k
+
+
+@pytest.mark.parametrize("row", range(5))
+def test_forward_matches_original_renders(reference_dir, row):
+    dry = torch.from_numpy(np.load(reference_dir / "dry.npy")).view(1, 1, -1)
+    with torch.no_grad():
+        ours = load_dataset("medleydb").preset(row).to_chain().eval()(dry)[0].double()
+    ref = torch.from_numpy(np.load(reference_dir / "wet" / f"wet_medleydb_{row}.npy")).double()
+    assert rel(ours, ref) <= 1e-3
+
+
+@pytest.mark.parametrize("n_fft,hop,length", [(128, 32, 1000), (512, 128, 3001), (2048, 512, 5000),
+                                              (2048, 512, 1025)])
+def test_stft_and_its_adjoint(n_fft, hop, length):
+    gen = torch.Generator().manual_seed(n_fft + length)
+    x = torch.randn(3, 2, length, generator=gen, dtype=torch.float64)
+    spec = stft(x, n_fft, hop)
+    ref = torch.stft(x.reshape(-1, length), n_fft, hop, n_fft, torch.hann_window(n_fft, dtype=torch.float64),
+                     return_complex=True)
+    torch.testing.assert_close(spec, ref.transpose(-1, -2).reshape(spec.shape), rtol=0, atol=1e-12)
+    # <stft(x), G> = <x, adjoint(G)> for the real inner product of the real and imaginary parts
+    g = torch.randn(spec.shape, generator=gen, dtype=torch.complex128)
+    lhs = (torch.view_as_real(spec) * torch.view_as_real(g)).sum()
+    rhs = (x * stft_adjoint(g, n_fft, hop, length)).sum()
+    assert float(lhs) == pytest.approx(float(rhs), rel=1e-12)
+
+
+def _reference_mss(pred, target):
+    """auraloss's formulas, written out: four STFTs per signal, autograd through everything."""
+    def distances(x, y):
+        total = 0
+        for n_fft, hop in zip(FFT_SIZES, HOP_SIZES):
+            window = torch.hann_window(n_fft, dtype=x.dtype)
+            mag = lambda s: torch.sqrt(torch.clamp(  # noqa: E731
+                torch.stft(s.reshape(-1, s.shape[-1]), n_fft, hop, n_fft, window, return_complex=True).abs() ** 2,
+                min=1e-8))
+            xm, ym = mag(x), mag(y)
+            total = total + torch.linalg.norm(ym - xm) / torch.linalg.norm(ym) + (xm.log() - ym.log()).abs().mean()
+        return total / len(FFT_SIZES)
+    p, t = a_weight(pred), a_weight(target)
+    return distances(p, t), (distances(p[:, 0] + p[:, 1], t[:, 0] + t[:, 1])
+                             + distances(p[:, 0] - p[:, 1], t[:, 0] - t[:, 1])) / 2
+
+
+def _signals(dtype, length=20000, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    pred = torch.randn(2, 2, length, generator=gen, dtype=dtype) * torch.linspace(0, 1, length, dtype=dtype)
+    target = torch.randn(2, 2, length, generator=gen, dtype=dtype) * 0.1
+    return pred.requires_grad_(), target
+
+
+def test_mss_gradient_equals_autograd_in_float64():
+    pred, target = _signals(torch.float64)
+    ours = mss(pred, target)
+    ref_lr, ref_ms = _reference_mss(pred, target)
+    assert float(ours["mss_lr"].detach()) == pytest.approx(float(ref_lr.detach()), rel=1e-12)
+    assert float(ours["mss_ms"].detach()) == pytest.approx(float(ref_ms.detach()), rel=1e-12)
+    g_ours = torch.autograd.grad(ours["mss_lr"] + 0.5 * ours["mss_ms"], pred)[0]
+    g_ref = torch.autograd.grad(ref_lr + 0.5 * ref_ms, pred)[0]
+    assert rel(g_ours, g_ref) < 1e-9
+
+
+def test_compiled_kernels_equal_the_tensor_path(monkeypatch):
+    pred, target = _signals(torch.float32, seed=1)
+    kernel = mss(pred, target)
+    g_kernel = torch.autograd.grad(kernel["mss_lr"] + 0.5 * kernel["mss_ms"], pred)[0]
+    monkeypatch.setattr(spectral, "_use_kernels", lambda spec: False)
+    tensor = mss(pred, target)
+    g_tensor = torch.autograd.grad(tensor["mss_lr"] + 0.5 * tensor["mss_ms"], pred)[0]
+    for k in kernel:
+        assert float(kernel[k]) == pytest.approx(float(tensor[k]), rel=1e-6)
+    assert rel(g_kernel, g_tensor) < 1e-4  # float32 rounding of 1/|X| near the floor
+
+
+@pytest.mark.parametrize("mid_side", [False, True])
+def test_mldr_gradient_equals_autograd_in_float64(mid_side):
+    pred, target = _signals(torch.float64, length=60000, seed=2)
+    ours = mldr(pred, target, mid_side=mid_side)
+    ref = autograd_mldr(pred, target, mid_side=mid_side)
+    assert float(ours.detach()) == pytest.approx(float(ref.detach()), rel=1e-12)
+    g_ours, = torch.autograd.grad(ours, pred)
+    g_ref, = torch.autograd.grad(ref, pred)
+    assert rel(g_ours, g_ref) < 1e-12
+
+
+def test_mldr_strict_gradient_equals_autograd_in_float64():
+    """The strict variant against autograd through ``log onepole`` with the shift in each row."""
+    pred, target = _signals(torch.float64, length=50000, seed=3)
+
+    def reference(p):
+        total = 0
+        for short_ms, long_ms in ((50.0, 1000.0), (100.0, 2000.0)):
+            k = int(44100 * (long_ms - short_ms) * 0.0005)
+            def ldr(x):
+                energy = x.reshape(-1, x.shape[-1]).square().clamp_min(1e-8)
+                short = torch.log(one_pole(energy, ms_to_coef(short_ms, 44100)))
+                long = torch.log(one_pole(energy, ms_to_coef(long_ms, 44100)))
+                return short[:, : x.shape[-1] - k] - long[:, k:]
+            total = total + (ldr(p) - ldr(target)).abs().mean()
+        return total
+
+    ours, ref = mldr(pred, target, strict=True), reference(pred)
+    assert float(ours.detach()) == pytest.approx(float(ref.detach()), rel=1e-12)
+    g_ours, = torch.autograd.grad(ours, pred)
+    g_ref, = torch.autograd.grad(ref, pred)
+    assert rel(g_ours, g_ref) < 1e-12
+
+
+def test_prepared_target_selects_the_same_losses():
+    loss = DiffVoxLoss()
+    gen = torch.Generator().manual_seed(5)
+    pred, target = torch.randn(4, 2, 20000, generator=gen) * 0.1, torch.randn(4, 2, 20000, generator=gen) * 0.1
+    index = torch.tensor([2, 0, 3])
+    prepared = loss.prepare(target).select(index)
+    direct = loss(pred[index], target[index])
+    for k, v in loss(pred[index], prepared).items():
+        assert float(v) == float(direct[k]), k
+    with pytest.raises(ValueError, match="one shape"):
+        loss(pred[:2], prepared)
+
+
+def test_iir_states_decaying_into_silence_end_at_zero():
+    """A resonant low band rings out over a long silence: the states are flushed to 0 below
+    1e-250 instead of crawling through float64's subnormals; the values agree with scipy."""
+    sos = scipy.signal.butter(2, 20, fs=44100, output="sos")
+    x = np.zeros(400000)
+    x[0] = 1.0
+    ours = sosfilt(torch.from_numpy(sos), torch.from_numpy(x)).numpy()
+    ref = scipy.signal.sosfilt(sos, x)
+    np.testing.assert_allclose(ours, ref, rtol=0, atol=1e-12)
+    tail = np.abs(ours[ours != 0])
+    assert tail.min() >= 1e-250 and ours[-1] == 0.0
