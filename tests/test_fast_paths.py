@@ -13,7 +13,7 @@ import torch
 from diffvox import DiffVox
 from diffvox.bench.original import autograd_mldr
 from diffvox.filters import one_pole, sosfilt
-from diffvox.functional import spectral
+from diffvox.functional import ldr, spectral
 from diffvox.functional.stft import stft, stft_adjoint
 from diffvox.losses import FFT_SIZES, HOP_SIZES, DiffVoxLoss, a_weight, mldr, mss
 from diffvox.params import ms_to_coef
@@ -151,6 +151,19 @@ def test_mldr_strict_gradient_equals_autograd_in_float64():
     assert rel(g_ours, g_ref) < 1e-12
 
 
+@pytest.mark.parametrize("strict", [False, True])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_mldr_kernels_equal_the_tensor_path(monkeypatch, strict, dtype):
+    pred, target = _signals(dtype, length=50000, seed=6)
+    kernel = mldr(pred, target, strict=strict, mid_side=True)
+    g_kernel, = torch.autograd.grad(kernel, pred)
+    monkeypatch.setattr(ldr, "_use_kernels", lambda x: False)
+    tensor = mldr(pred, target, strict=strict, mid_side=True)
+    g_tensor, = torch.autograd.grad(tensor, pred)
+    assert float(kernel.detach()) == pytest.approx(float(tensor.detach()), rel=1e-6 if dtype == torch.float32 else 1e-12)
+    assert rel(g_kernel, g_tensor) < (1e-6 if dtype == torch.float32 else 1e-12)
+
+
 def test_prepared_target_selects_the_same_losses():
     loss = DiffVoxLoss()
     gen = torch.Generator().manual_seed(5)
@@ -175,3 +188,26 @@ def test_iir_states_decaying_into_silence_end_at_zero():
     np.testing.assert_allclose(ours, ref, rtol=0, atol=1e-12)
     tail = np.abs(ours[ours != 0])
     assert tail.min() >= 1e-250 and ours[-1] == 0.0
+
+
+def test_fdn_solver_kernel_equals_torch_solve_values_and_gradients(monkeypatch):
+    """The compiled per-bin solver against torch.linalg.solve with autograd, in float64."""
+    from diffvox.functional import fdn
+
+    def run(use_kernels):
+        monkeypatch.setattr(fdn, "_use_kernels", lambda b: use_kernels)
+        gen = torch.Generator().manual_seed(1)
+        b = torch.randn(1, 6, 2, generator=gen, dtype=torch.float64).requires_grad_()
+        c = torch.randn(1, 2, 6, generator=gen, dtype=torch.float64).requires_grad_()
+        gamma = (torch.rand(1, 49, generator=gen, dtype=torch.float64) * 0.3 + 0.69).requires_grad_()
+        skew = torch.randn(6, 6, generator=gen, dtype=torch.float64)
+        U = torch.linalg.matrix_exp(skew - skew.T).unsqueeze(0).requires_grad_()
+        H = fdn.fdn_transfer(b, c, gamma, U, 20000)
+        weight = torch.randn(H.shape, generator=gen, dtype=H.dtype)
+        (torch.view_as_real(H) * torch.view_as_real(weight)).sum().backward()
+        return H.detach(), [p.grad for p in (b, c, gamma, U)]
+
+    (h_kernel, g_kernel), (h_torch, g_torch) = run(True), run(False)
+    assert rel(h_kernel, h_torch) < 1e-12
+    for a, b in zip(g_kernel, g_torch):
+        assert rel(a, b) < 1e-12

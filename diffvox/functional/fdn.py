@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -15,12 +16,50 @@ def decay_per_bin(gamma: torch.Tensor, n_bins: int) -> torch.Tensor:
     return F.interpolate(gamma.unsqueeze(1), size=n_bins, mode="linear", align_corners=True).squeeze(1)
 
 
+def _use_kernels(b: torch.Tensor) -> bool:
+    return b.device.type == "cpu"
+
+
+class _TransferCPU(torch.autograd.Function):
+    """One preset's transfer function by the compiled per-bin solver (:mod:`._fdn_kernels`),
+    in complex128: g (F, L) per-bin decays, U (L, L), b (L, 2), c (2, L), phase (F, L)."""
+
+    @staticmethod
+    def forward(ctx, g, U, b, c, phase):
+        from . import _fdn_kernels
+
+        arrays = [t.detach().to(torch.float64).contiguous().numpy() for t in (U, g, b, c)]
+        u64, g64, b64, c64 = arrays
+        phase_np = phase.contiguous().numpy()
+        x = np.empty((g64.shape[0], g64.shape[1], 2), np.complex128)
+        h = np.empty((g64.shape[0], 2, 2), np.complex128)
+        _fdn_kernels.transfer(phase_np, u64, g64, b64, c64, x, h)
+        ctx.arrays, ctx.dtype = (phase_np, u64, g64, c64, x), g.dtype
+        return torch.from_numpy(h)
+
+    @staticmethod
+    def backward(ctx, h_bar):
+        from . import _fdn_kernels
+
+        phase_np, u64, g64, c64, x = ctx.arrays
+        ctx.arrays = None
+        n_bins, lines = g64.shape
+        chunks = _fdn_kernels.N_CHUNKS
+        g_bar = np.empty((n_bins, lines))
+        u_bar, b_bar, c_bar = np.zeros((chunks, lines, lines)), np.zeros((chunks, lines, 2)), np.zeros((chunks, 2, lines))
+        _fdn_kernels.transfer_grad(phase_np, u64, g64, c64, x,
+                                   h_bar.to(torch.complex128).contiguous().numpy(), g_bar, u_bar, b_bar, c_bar)
+        out = [torch.from_numpy(a).to(ctx.dtype) for a in (g_bar, u_bar.sum(0), b_bar.sum(0), c_bar.sum(0))]
+        return (*out, None)
+
+
 def fdn_transfer(b, c, gamma, U, n: int, delays=DELAYS) -> torch.Tensor:
     """``H(w) = c (diag(exp(i w m)) - U diag(g(w)))^-1 b`` on the n//2+1 bins of an n-point FFT.
 
     b (B, L, 2), c (B, 2, L), gamma (B, K) in (0, 1), U (B, L, L); returns (B, F, 2, 2)
     complex, [out, in]. The per-line decay is ``gamma(w)^(m_i / m_0)``. Phases are evaluated in
-    float64 whatever the parameters' dtype.
+    float64 whatever the parameters' dtype; on the CPU the solves run in complex128 in compiled
+    code, elsewhere in the parameters' precision by ``torch.linalg.solve``.
     """
     m = torch.tensor(delays, dtype=torch.float64, device=b.device)
     n_bins = n // 2 + 1
@@ -28,6 +67,8 @@ def fdn_transfer(b, c, gamma, U, n: int, delays=DELAYS) -> torch.Tensor:
     cdt = torch.complex128 if b.dtype == torch.float64 else torch.complex64
     phase = torch.polar(torch.ones_like(w).unsqueeze(-1) * torch.ones_like(m), w.unsqueeze(-1) * m)
     g = decay_per_bin(gamma, n_bins).unsqueeze(-1) ** (m / m[0]).to(gamma.dtype)  # (B, F, L)
+    if _use_kernels(b):
+        return torch.stack([_TransferCPU.apply(g[i], U[i], b[i], c[i], phase) for i in range(len(b))]).to(cdt)
     feedback = U.unsqueeze(1) * g.unsqueeze(-2)  # column i scaled by line i's decay
     system = torch.diag_embed(phase.to(cdt)).unsqueeze(0) - feedback.to(cdt)
     x = torch.linalg.solve(system, b.to(cdt).unsqueeze(1).expand(-1, n_bins, -1, -1))

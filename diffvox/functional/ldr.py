@@ -60,12 +60,19 @@ class LDRTarget:
         return LDRTarget([(short[index], long[index]) for short, long in self.logs])
 
 
+def _use_kernels(x: torch.Tensor) -> bool:
+    return x.device.type == "cpu"
+
+
 class MultiScaleLDR(torch.autograd.Function):
     """``apply(x, target, scales, sr, strict)``: sum over (short_ms, long_ms) scales of
-    mean |f(x) - f(target)|; x (B, C, T), target an :class:`LDRTarget`."""
+    mean |f(x) - f(target)|; x (B, C, T), target an :class:`LDRTarget`. On the CPU the work is
+    three compiled passes (:mod:`._ldr_kernels`); elsewhere tensor operations and the recurrence."""
 
     @staticmethod
     def forward(ctx, x, target, scales, sr, strict):
+        if _use_kernels(x):
+            return _forward_cpu(ctx, x, target, scales, sr, strict)
         energy = energy_rows(x)
         need_grad = ctx.needs_input_grad[0]
         total, grad_energy = x.new_zeros((), dtype=torch.float64), None
@@ -87,6 +94,7 @@ class MultiScaleLDR(torch.autograd.Function):
             for g, ms in ((g_short, short_ms), (g_long, long_ms)):
                 adj = _smooth(g, ms, sr, reverse=True)
                 grad_energy = adj if grad_energy is None else grad_energy.add_(adj)
+        ctx.grad = None
         if need_grad:  # e = max(x^2, 1e-8): de/dx = 2x where x^2 > 1e-8
             rows = x.reshape(-1, x.shape[-1]).to(torch.float64)
             grad_energy.mul_(rows).mul_(2).mul_(energy > 1e-8)
@@ -95,5 +103,45 @@ class MultiScaleLDR(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_total):
+        if ctx.grad is None:
+            return _backward_cpu(ctx, grad_total), None, None, None, None
         grad, ctx.grad = ctx.grad, None
         return grad * grad_total, None, None, None, None
+
+
+def _forward_cpu(ctx, x, target, scales, sr, strict):
+    import numpy as np
+
+    from . import _ldr_kernels
+
+    rows = x.detach().reshape(-1, x.shape[-1]).contiguous().numpy()
+    n_rows, n_time = rows.shape
+    coefs = np.array([float(ms_to_coef(ms, sr)) for scale in scales for ms in scale])
+    shifts = np.array([shift_samples(s, l, sr) for s, l in scales], dtype=np.int64)
+    smoothed = np.empty((len(coefs), n_rows, n_time))
+    _ldr_kernels.smooth(rows, coefs, smoothed)
+    signs = np.empty((len(scales), n_rows, n_time), dtype=np.int8)
+    counts = np.array([n_rows * (n_time - k if strict else n_time) for k in shifts], dtype=np.float64)
+    total = 0.0
+    for s, (t_short, t_long) in enumerate(target.logs):
+        sums = np.empty(n_rows)
+        _ldr_kernels.compare(smoothed[2 * s], smoothed[2 * s + 1],
+                             t_short.reshape(n_rows, n_time).contiguous().numpy(),
+                             t_long.reshape(n_rows, n_time).contiguous().numpy(),
+                             int(shifts[s]), strict, signs[s], sums)
+        total += sums.sum() / counts[s]
+    ctx.grad = None
+    ctx.cpu = (rows, smoothed, signs, coefs, shifts, strict, counts, x.dtype, x.shape)
+    return torch.tensor(total, dtype=x.dtype)
+
+
+def _backward_cpu(ctx, grad_total):
+    import numpy as np
+
+    from . import _ldr_kernels
+
+    rows, smoothed, signs, coefs, shifts, strict, counts, dtype, shape = ctx.cpu
+    ctx.cpu = None
+    grad = np.empty(rows.shape, dtype=rows.dtype)
+    _ldr_kernels.gradient(rows, smoothed, signs, coefs, shifts, strict, float(grad_total) / counts, grad)
+    return torch.from_numpy(grad).reshape(shape)

@@ -1,0 +1,93 @@
+"""Compiled CPU kernels (numba) of the MLDR on a prediction: the four smoothed energies in one
+pass over time, the comparison with the target per scale, and the whole gradient in one pass
+backwards in time (the adjoint of each smoother is the same recursion reversed).
+
+Rows are the (B*C, T) signals in float64; ``k`` is the shift of the long-term average. The
+original's roll (``strict=False``) is over the flattened rows: sample t of row r meets the long
+average at flat index ``(r T + t + k) mod (R T)``.
+"""
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+from numba import prange
+
+_JIT = dict(nopython=True, parallel=True, cache=True, fastmath=False, nogil=True)
+
+
+@numba.jit(**_JIT)
+def smooth(x, coefs, out):
+    """out[j, r, t] = onepole(max(x[r]^2, 1e-8), coefs[j])[t] for every coefficient j."""
+    n_rows, n_time = x.shape
+    n_coef = coefs.shape[0]
+    for r in prange(n_rows):
+        state = np.zeros(n_coef)
+        for t in range(n_time):
+            v = float(x[r, t])
+            e = max(v * v, 1e-8)
+            for j in range(n_coef):
+                state[j] = coefs[j] * e + (1.0 - coefs[j]) * state[j]
+                out[j, r, t] = state[j]
+
+
+@numba.njit(inline="always")
+def _long_index(r, t, k, n_rows, n_time):
+    flat = (r * n_time + t + k) % (n_rows * n_time)
+    return flat // n_time, flat % n_time
+
+
+@numba.jit(**_JIT)
+def compare(short, long, t_short, t_long, k, strict, sign, sums):
+    """sign[r, t] = sign(f(x) - f(y)) and sums[r] = sum |f(x) - f(y)| over the compared samples;
+    short, long: the prediction's smoothed energies; t_short, t_long: the target's logs."""
+    n_rows, n_time = short.shape
+    stop = n_time - k if strict else n_time
+    for row in prange(n_rows):
+        r = np.int64(row)  # signed, as the indices it is combined with
+        acc = 0.0
+        for t in range(stop):
+            if strict:
+                lr, lt = r, t + k
+            else:
+                lr, lt = _long_index(r, t, k, n_rows, n_time)
+            d = (math.log(short[r, t]) - math.log(long[lr, lt])) - (t_short[r, t] - t_long[lr, lt])
+            acc += abs(d)
+            sign[r, t] = 1 if d > 0 else (-1 if d < 0 else 0)
+        sums[r] = acc
+
+
+@numba.jit(**_JIT)
+def gradient(x, smoothed, signs, coefs, shifts, strict, weights, grad):
+    """grad[r, t] = d/dx of sum_s weights[s] sum |f_s(x) - f_s(y)| (weights include 1/count).
+
+    smoothed (2S, R, T): short and long energies of scale s at 2s, 2s+1; signs (S, R, T);
+    coefs (2S,); shifts (S,). Each smoother's adjoint runs backwards in time."""
+    n_rows, n_time = x.shape
+    n_scales = shifts.shape[0]
+    for row in prange(n_rows):
+        r = np.int64(row)
+        adj = np.zeros(2 * n_scales)
+        for t in range(n_time - 1, -1, -1):
+            total = 0.0
+            for s in range(n_scales):
+                k = shifts[s]
+                # short term: f's sample (r, t) itself
+                g_short = 0.0
+                if not strict or t < n_time - k:
+                    g_short = weights[s] * signs[s, r, t] / smoothed[2 * s, r, t]
+                # long term: the f sample whose shifted index lands on (r, t)
+                g_long = 0.0
+                if strict:
+                    if t >= k:
+                        g_long = -weights[s] * signs[s, r, t - k] / smoothed[2 * s + 1, r, t]
+                else:
+                    sr, st = _long_index(r, t, -k, n_rows, n_time)
+                    g_long = -weights[s] * signs[s, sr, st] / smoothed[2 * s + 1, r, t]
+                j = 2 * s
+                adj[j] = g_short + (1.0 - coefs[j]) * adj[j]
+                adj[j + 1] = g_long + (1.0 - coefs[j + 1]) * adj[j + 1]
+                total += coefs[j] * adj[j] + coefs[j + 1] * adj[j + 1]
+            v = float(x[r, t])
+            grad[r, t] = total * 2.0 * v if v * v > 1e-8 else 0.0
