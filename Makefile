@@ -13,7 +13,7 @@ REF_DIR := book/reference_outputs
 # deterministic chapters whose marked cells (# NBVAL_CHECK_OUTPUT) nbval compares with $(REF_DIR)
 REF_CHAPTERS := book/correlations.md book/pca.md
 
-.PHONY: venv data test pytest nbval nbval-refs book check-book chromium bench check-presets exact-vs-fs robustness gpu-results clean
+.PHONY: venv data test pytest nbval nbval-refs book check-book chromium bench check-presets exact-vs-fs robustness full-fit-cpu gpu-results gpu-chapters clean
 
 ## venv: .venv with torch (local CPU wheel when present), torchlpc, torchcomp and the package
 venv: $(VENV)/.stamp
@@ -84,14 +84,23 @@ robustness: venv data
 check-presets: venv data
 	$(PY) scripts/check_all_presets.py
 
-## gpu-results: everything that needs a GPU, at full size, in one command (commit what it writes)
+## full-fit-cpu: one fit at the paper's settings on the CPU (about an hour; resumable); writes book/results/full_fit_cpu
+full-fit-cpu: venv data
+	$(PY) scripts/full_fit_cpu.py
+
+## gpu-results: CUDA tests, the IIR, chain and matching benchmarks and the scan chapter on a GPU (commit what it writes)
 gpu-results: venv data
 	$(PY) -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'no CUDA device: gpu-results needs a GPU')"
 	$(PY) -m pytest -q -m cuda tests
 	$(PY) benchmarks/iir.py --device cuda
 	$(PY) benchmarks/chain.py --device cuda
 	$(PY) benchmarks/matching.py --device cuda
-	DIFFVOX_FULL=1 $(PY) scripts/execute_chapters.py book/scan_benchmarks.md book/sound_matching.md book/ablations.md
+	DIFFVOX_FULL=1 $(PY) scripts/execute_chapters.py book/scan_benchmarks.md
+
+## gpu-chapters: the matching chapters at full size on a GPU (fits at the paper's settings; longer)
+gpu-chapters: venv data
+	$(PY) -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'no CUDA device: gpu-chapters needs a GPU')"
+	DIFFVOX_FULL=1 $(PY) scripts/execute_chapters.py book/sound_matching.md book/ablations.md
 
 clean:
 	rm -rf _build $(NB_DIR) .pytest_cache  # _build also holds the cached matching runs

@@ -56,6 +56,10 @@ class DiffVox(nn.Module):
     def _mono(x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 3 or x.shape[1] != 1:
             raise ValueError(f"DiffVox expects mono input of shape (B, 1, T), got {tuple(x.shape)}")
+        if x.shape[-1] == 0:
+            raise ValueError("DiffVox got an empty signal (0 samples)")
+        if not bool(torch.isfinite(x).all()):
+            raise ValueError("DiffVox got an input holding NaN or Inf samples")
         return x[:, 0]
 
     def stages(self, x: torch.Tensor) -> dict[str, torch.Tensor]:

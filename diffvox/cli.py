@@ -28,6 +28,8 @@ def _render(args) -> None:
         raise ValueError(f"the output {args.output} is the input: choose another file name")
     preset = load_preset(args.preset)
     mono, downmixed = to_mono(read_audio(args.input))
+    if not mono.any():
+        warnings.warn(f"{args.input} is silent: its render is silent too", stacklevel=1)
     if downmixed:
         print(f"diffvox: note: {args.input} is not mono; rendering the mean of its channels",
               file=sys.stderr)
@@ -133,6 +135,7 @@ def _pca(args) -> None:
 
 def _sample(args) -> None:
     import torch
+    from tqdm import tqdm
 
     from .analysis import analysed_rows
     from .analysis.generative import build
@@ -146,7 +149,7 @@ def _sample(args) -> None:
     out = Path(args.out)
     probe = torch.zeros(1, 1, 4410)
     probe[..., 0] = 1.0
-    for i, vector in enumerate(samples):
+    for i, vector in enumerate(tqdm(samples, desc=f"sample {args.model}", unit="preset")):
         preset = Preset.from_masked(vector, ds.feature_mask, ds.layout, f"{args.model}_sample_{i:04d}")
         preset.source = {"model": args.model, "seed": args.seed, "index": i, "fitted_on": "internal"}
         with torch.no_grad():
@@ -157,16 +160,13 @@ def _sample(args) -> None:
 
 
 def _match_config(args):
-    import torch
-
+    from .devices import resolve_device
     from .matching import MatchConfig
 
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"--device {args.device}: no CUDA device is available here")
     try:
-        torch.device(args.device)
-    except RuntimeError:
-        raise ValueError(f"--device {args.device!r} is not a torch device (cpu, cuda, cuda:1, ...)") from None
+        resolve_device(args.device)
+    except ValueError as err:
+        raise ValueError(f"--device: {err}") from None
     return MatchConfig(steps=args.steps, lr=args.lr, batch=args.batch,
                        chunk_seconds=args.chunk_seconds, overlap_seconds=args.overlap_seconds,
                        variant=args.variant, device=args.device, seed=args.seed,

@@ -163,6 +163,7 @@ def test_cli_sample_writes_renderable_presets(tmp_path, capsys):
                  "--seed", "2"]) == 0
     files = sorted(tmp_path.glob("*.json"))
     assert len(files) == 3
+    assert "3/3" in capsys.readouterr().err  # the progress bar
     ds = load_dataset("internal")
     for f in files:
         preset = Preset.load(f)

@@ -124,3 +124,19 @@ def test_cli_output_and_preset_mistakes(tmp_path, capsys):
     assert not (tmp_path / "o.wav").exists() and not (tmp_path / "o.mp3").exists()
     assert main(["render", "medleydb:0", str(dry), str(tmp_path / "o.flac")]) == 0
     assert sf.info(str(tmp_path / "o.flac")).format == "FLAC"
+
+
+def test_silence_renders_with_a_warning_and_a_silent_target_is_refused(tmp_path, dry, capsys):
+    silent = tmp_path / "silent.wav"
+    sf.write(silent, np.zeros(22050, np.float32), 44100, subtype="FLOAT")
+    out = tmp_path / "o.wav"
+    with pytest.warns(UserWarning, match="is silent: its render is silent too"):
+        assert main(["render", "medleydb:0", str(silent), str(out)]) == 0
+    assert not sf.read(out)[0].any()
+    noise = tmp_path / "noise.wav"
+    sf.write(noise, np.stack([dry[1], dry[1]], 1), 44100, subtype="FLOAT")
+    assert main(["evaluate", str(noise), str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "target is silent" in err and "\n" not in err
+    assert main(["evaluate", str(out), str(noise), "--json"]) == 0  # a silent prediction is scored
+    assert all(np.isfinite(list(json.loads(capsys.readouterr().out).values())))

@@ -211,3 +211,27 @@ def test_fdn_solver_kernel_equals_torch_solve_values_and_gradients(monkeypatch):
     assert rel(h_kernel, h_torch) < 1e-12
     for a, b in zip(g_kernel, g_torch):
         assert rel(a, b) < 1e-12
+
+
+@pytest.mark.parametrize("bad, message", [
+    (torch.zeros(1, 1, 0), "empty signal"),
+    (torch.full((1, 1, 100), float("nan")), "NaN or Inf"),
+    (torch.tensor([[[0.0, float("inf")]]]), "NaN or Inf"),
+])
+def test_chain_refuses_empty_and_non_finite_input(bad, message):
+    with pytest.raises(ValueError, match=message):
+        DiffVox()(bad)
+
+
+@pytest.mark.parametrize("device, message", [("gpu", "not a torch device"), ("cuda:99", "CUDA"),
+                                             ("meta", "cpu or cuda")])
+def test_devices_that_do_not_exist_are_refused(device, message):
+    from diffvox.devices import resolve_device
+    from diffvox.matching import MatchConfig, evaluate
+
+    with pytest.raises(ValueError, match=message):
+        resolve_device(device)
+    with pytest.raises(ValueError, match=message):
+        MatchConfig(device=device)
+    with pytest.raises(ValueError, match=message):
+        evaluate(np.zeros((2, 4410)), np.zeros((2, 4410)), device=device)

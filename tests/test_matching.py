@@ -138,6 +138,9 @@ def test_bad_input_is_refused_clearly():
     with pytest.warns(UserWarning, match="mono"):
         pair = prepare_pair(dry, dry)
     assert pair.wet.shape == (2, len(dry)) and np.isfinite(pair.wet).all()
+    with pytest.warns(UserWarning, match=r"dry signal lasts 3.00 s and the wet 1.50 s"):
+        pair = prepare_pair(dry, wet[:, : len(dry) // 2])
+    assert pair.dry.shape == (len(dry) // 2,)
     with pytest.raises(ValueError, match="variant"):
         MatchConfig(variant="no-eq")
     with pytest.raises(ValueError, match="at least 12 s"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..devices import resolve_device
 from ..losses import mldr, mss
 
 METRICS = ("mss_lr", "mss_ms", "mldr_lr", "mldr_ms")
@@ -25,6 +26,7 @@ def as_stereo(audio: np.ndarray, what: str = "audio") -> tuple[np.ndarray, bool]
 def evaluate(pred: np.ndarray | torch.Tensor, target: np.ndarray | torch.Tensor, sr: int = 44100,
              device: str | torch.device = "cpu") -> dict[str, float]:
     """MSS and MLDR of ``pred`` against ``target``, both (2, T), on L/R and M/S (lower is better)."""
+    device = resolve_device(device)
     pred_t = torch.as_tensor(np.asarray(pred, np.float32), device=device)
     target_t = torch.as_tensor(np.asarray(target, np.float32), device=device)
     if pred_t.shape != target_t.shape or pred_t.dim() != 2 or pred_t.shape[0] != 2:
@@ -32,6 +34,8 @@ def evaluate(pred: np.ndarray | torch.Tensor, target: np.ndarray | torch.Tensor,
                          f"{tuple(pred_t.shape)} and {tuple(target_t.shape)}")
     if not (torch.isfinite(pred_t).all() and torch.isfinite(target_t).all()):
         raise ValueError("cannot evaluate signals holding NaN or Inf samples")
+    if not bool(target_t.any()):
+        raise ValueError("the target is silent: its spectral convergence (MSS) is undefined")
     pred_t, target_t = pred_t[None], target_t[None]
     out = {**mss(pred_t, target_t, sr), "mldr_lr": mldr(pred_t, target_t, sr), "mldr_ms": mldr(pred_t, target_t, sr, mid_side=True)}
     return {k: float(v) for k, v in out.items()}

@@ -19,6 +19,7 @@ from ..audio import SR, write_audio
 from ..chain import DiffVox
 from ..fileio import atomic_path, write_text_atomic
 from ..losses import DiffVoxLoss
+from ..devices import resolve_device
 from ..memory import keep_freed_memory
 from ..presets import Preset
 from .evaluate import METRICS, as_stereo, evaluate
@@ -68,6 +69,7 @@ class MatchConfig:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if not self.lr > 0:
             raise ValueError(f"the learning rate must be positive, got {self.lr}")
+        resolve_device(self.device)
 
 
 @dataclass
@@ -101,6 +103,10 @@ def prepare_pair(dry: np.ndarray, wet: np.ndarray, lufs: float = -18.0, sr: int 
     wet, duplicated = as_stereo(wet, "the wet signal")
     if duplicated:
         warnings.warn("the wet signal is mono: duplicating it to stereo", stacklevel=2)
+    if abs(len(dry) - wet.shape[1]) > sr:
+        warnings.warn(f"the dry signal lasts {len(dry) / sr:.2f} s and the wet {wet.shape[1] / sr:.2f} s: "
+                      "the dry is aligned to the wet and then cut or padded with silence to its length",
+                      stacklevel=2)
     dry, shift = align(dry, wet)
     n = wet.shape[1]
     dry = dry[:n] if len(dry) >= n else np.pad(dry, (0, n - len(dry)))
