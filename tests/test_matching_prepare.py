@@ -64,3 +64,16 @@ def test_short_pairs_and_bad_shapes():
         chunk_pair(dry, dry[None])
     with pytest.raises(ValueError, match="lengths differ"):
         chunk_pair(dry, wet[:, :-5])
+
+
+def test_a_silent_loss_window_is_explained():
+    """A 6 s pair with the default 12 s chunks: one 6 s chunk whose loss window is its last
+    second; when that second is silent, the error says which window and what to change."""
+    sr = 44100
+    t = np.arange(6 * sr) / sr
+    dry = (np.sin(2 * np.pi * 220 * t) * (t < 4.5)).astype(np.float32)
+    wet = np.stack([dry, dry])
+    with pytest.warns(UserWarning, match="single shorter chunk"):
+        with pytest.raises(ValueError, match=r"last 1.00 s of each 6.00 s chunk, after 5 s of warm-up.*--overlap-seconds"):
+            chunk_pair(dry, wet)
+    assert chunk_pair(dry, wet, 6.0, 1.0).dry.shape == (1, 1, 6 * sr)

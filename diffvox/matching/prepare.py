@@ -80,6 +80,10 @@ def chunk_pair(dry: np.ndarray, wet: np.ndarray, chunk_seconds: float = 12.0,
     rms_db = 10 * np.log10(np.mean(np.square(window, dtype=np.float64), axis=(1, 2)) + 1e-20)
     keep = rms_db > silence_db
     if not keep.any():
-        raise ValueError(f"every chunk of the wet track is below {silence_db:g} dB RMS")
+        window_s = (length - overlap) / sr
+        raise ValueError(f"the wet track is below {silence_db:g} dB RMS in every chunk's loss window "
+                         f"(the last {window_s:.2f} s of each {length / sr:.2f} s chunk, after "
+                         f"{overlap / sr:g} s of warm-up); a shorter --overlap-seconds or "
+                         "--chunk-seconds may help")
     return Chunks(dry_chunks[keep].astype(np.float32), wet_chunks[keep].astype(np.float32),
                   overlap, starts[keep])
