@@ -3,8 +3,9 @@ to targets rendered from published presets of both datasets, counting non-finite
 steps and recording the four final metrics and the parameter error against the true preset.
 
 Resumable: finished fits are skipped and interrupted ones resume from their checkpoint, so
-rerunning the same command continues. Not part of CI. On the 2-core CPU one fit of 200 steps on
-6 s takes about 3 to 4 minutes with one thread (see the JSON's per-fit ``seconds``).
+rerunning the same command continues. Not part of CI. On the 2-core CPU, two shards at once with
+one thread each, a fit of 200 steps on 6 s took 3 to 12 minutes depending on the code version and
+on what else ran (the JSON's per-fit ``seconds``); the 40 fits took several hours in all.
 
     python benchmarks/robustness.py [--n 40] [--steps 200] [--seconds 6] [--shard i/n] [--device cpu]
 
