@@ -136,12 +136,12 @@ def test_mldr_strict_gradient_equals_autograd_in_float64():
         total = 0
         for short_ms, long_ms in ((50.0, 1000.0), (100.0, 2000.0)):
             k = int(44100 * (long_ms - short_ms) * 0.0005)
-            def ldr(x):
+            def ldr_of(x):
                 energy = x.reshape(-1, x.shape[-1]).square().clamp_min(1e-8)
                 short = torch.log(one_pole(energy, ms_to_coef(short_ms, 44100)))
                 long = torch.log(one_pole(energy, ms_to_coef(long_ms, 44100)))
                 return short[:, : x.shape[-1] - k] - long[:, k:]
-            total = total + (ldr(p) - ldr(target)).abs().mean()
+            total = total + (ldr_of(p) - ldr_of(target)).abs().mean()
         return total
 
     ours, ref = mldr(pred, target, strict=True), reference(pred)

@@ -12,6 +12,19 @@ from .original import OriginalLoss, original_forward
 IMPLEMENTATIONS = ("diffvox", "original")
 
 
+def _setup(batch, chunk_seconds, overlap_seconds, device, seed, sr):
+    """Device, generator, random dry (B, 1, L) and wet (B, 2, L - overlap) chunks, the loss
+    offset, and a chain in training mode."""
+    device = torch.device(device)
+    if device.type == "cpu":
+        keep_freed_memory()
+    gen = torch.Generator().manual_seed(seed)
+    length, loss_from = int(chunk_seconds * sr), int(overlap_seconds * sr)
+    dry = (torch.randn(batch, 1, length, generator=gen) * 0.1).to(device)
+    wet = (torch.randn(batch, 2, length - loss_from, generator=gen) * 0.1).to(device)
+    return device, gen, dry, wet, loss_from, DiffVox(sr).to(device).train()
+
+
 def time_step(batch: int = 35, chunk_seconds: float = 12.0, overlap_seconds: float = 5.0,
               device: str | torch.device = "cpu", repeat: int = 3, implementation: str = "diffvox",
               sr: int = 44100) -> dict:
@@ -23,14 +36,7 @@ def time_step(batch: int = 35, chunk_seconds: float = 12.0, overlap_seconds: flo
     """
     if implementation not in IMPLEMENTATIONS:
         raise ValueError(f"implementation must be one of {IMPLEMENTATIONS}, got {implementation!r}")
-    device = torch.device(device)
-    if device.type == "cpu":
-        keep_freed_memory()
-    gen = torch.Generator().manual_seed(0)
-    length, loss_from = int(chunk_seconds * sr), int(overlap_seconds * sr)
-    dry = (torch.randn(batch, 1, length, generator=gen) * 0.1).to(device)
-    wet = (torch.randn(batch, 2, length - loss_from, generator=gen) * 0.1).to(device)
-    model = DiffVox(sr).to(device).train()
+    device, gen, dry, wet, loss_from, model = _setup(batch, chunk_seconds, overlap_seconds, device, 0, sr)
     optimiser = torch.optim.Adam(model.parameters(), lr=0.01)
     prepare_s = None
     if implementation == "diffvox":  # as in a fit: the target chunks prepared once, selected per step
@@ -59,16 +65,9 @@ def time_parts(batch: int = 8, chunk_seconds: float = 12.0, overlap_seconds: flo
                sr: int = 44100) -> dict:
     """Median seconds of the step's parts, each forward+backward: the chain (gradient of a
     fixed random projection of its output) and the losses (on a fixed prediction)."""
-    device = torch.device(device)
-    if device.type == "cpu":
-        keep_freed_memory()
-    gen = torch.Generator().manual_seed(1)
-    length, loss_from = int(chunk_seconds * sr), int(overlap_seconds * sr)
-    dry = (torch.randn(batch, 1, length, generator=gen) * 0.1).to(device)
-    wet = (torch.randn(batch, 2, length - loss_from, generator=gen) * 0.1).to(device)
-    model = DiffVox(sr).to(device).train()
+    device, gen, dry, wet, loss_from, model = _setup(batch, chunk_seconds, overlap_seconds, device, 1, sr)
     forward = model if implementation == "diffvox" else (lambda x: original_forward(model, x))  # noqa: E731
-    projection = torch.randn(batch, 2, length - loss_from, generator=gen).to(device)
+    projection = torch.randn(wet.shape, generator=gen).to(device)
     with torch.no_grad():
         pred = forward(dry)[..., loss_from:]
     if implementation == "diffvox":
