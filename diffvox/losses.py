@@ -3,8 +3,9 @@
 
 Every loss takes ``(pred, target)`` stereo signals of shape (B, 2, T); MSS is not symmetric.
 :func:`mss` computes auraloss's ``MultiResolutionSTFTLoss`` / ``SumAndDifferenceSTFTLoss`` (the
-reference, with A-weighting) with the same value, but filters each signal once, by FFT, instead
-of once per resolution by direct convolution, and skips the unused phase: about 4x faster.
+reference, with A-weighting) with the same value, but A-weights each signal once, by FFT, takes
+the mid/side spectra from the left/right ones, and has a hand-written gradient
+(:mod:`.functional.spectral`). Targets can be prepared once (:meth:`DiffVoxLoss.prepare`).
 """
 from __future__ import annotations
 
