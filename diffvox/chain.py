@@ -4,12 +4,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .contract import Child, Contract, Derived, Field, Range
 from .effects import EQ, Band, CompressorExpander, FDNReverb, Pan, PingPongDelay
 from .filters.ranges import CHAIN_EQ
 from .functional.routing import mono_to_stereo, tail_kernel
+from .params import unit_logit
 
 # initial values of the fit (fx_config.yaml)
 EQ_INIT_HZ = (800.0, 4000.0, 115.0, 6000.0, 17500.0, 200.0)
+EQ_LABELS = ("PK1", "PK2", "LS", "HS", "LP", "HP")
 
 
 class DiffVox(nn.Module):
@@ -51,6 +54,21 @@ class DiffVox(nn.Module):
         reverb = self.reverb.impulse_response() if self.reverb is not None else None
         send = torch.sigmoid(self.send).squeeze() if self.send is not None else None
         return tail_kernel(self.pan.gains(), delay, reverb, send, max_length)
+
+    def preset_contract(self) -> Contract:
+        """The preset's sections in the published row's order (see :mod:`diffvox.contract`)."""
+        send = (Field("send", "send_delay_to_reverb", "", Range(0.0, 1.0), lambda z: torch.sigmoid(z[0]),
+                      lambda v: unit_logit(v).reshape(1), notation="send", effect="SEND",
+                      stored_name="7.sends_0"),) if self.send is not None else ()
+        return Contract((
+            *[Child("eq[]", band, f"{i}.", label) for i, (band, label) in
+              enumerate(zip(self.eq.bands, EQ_LABELS))],
+            Child("compressor", self.compressor, "6."),
+            *send,
+            Child("delay", self.delay, "7.effects.0."),
+            Child("reverb", self.reverb, "7.effects.1."),
+            Child("direct_pan", self.pan, "7.pan.", "PAN"),
+        ), (Derived("sample_rate_hz", "Hz", lambda v: self.sr),))
 
     @staticmethod
     def _mono(x: torch.Tensor) -> torch.Tensor:

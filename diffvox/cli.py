@@ -8,13 +8,12 @@ import sys
 import warnings
 from pathlib import Path
 
-import numpy as np
-
 
 def _render(args) -> None:
     import torch
 
     from .audio import output_format, read_audio, to_mono, write_audio
+    from .fileio import check_output_file
     from .presets import load_preset
 
     if not args.exact and (args.clip_q is not None or args.block is not None):
@@ -23,9 +22,10 @@ def _render(args) -> None:
         raise ValueError(f"--clip-q must be a positive Q, got {args.clip_q}")
     if args.block is not None and args.block < 1:
         raise ValueError(f"--block must be at least 1 sample, got {args.block}")
-    output_format(args.output)
     if Path(args.output).resolve() == Path(args.input).resolve():
         raise ValueError(f"the output {args.output} is the input: choose another file name")
+    check_output_file(args.output, args.overwrite)
+    output_format(args.output)
     preset = load_preset(args.preset)
     mono, downmixed = to_mono(read_audio(args.input))
     if not mono.any():
@@ -50,45 +50,31 @@ def _render(args) -> None:
     print(f"wrote {args.output} ({wet.shape[1] / 44100:.2f} s, stereo, 44.1 kHz, {preset.name}, {how})")
 
 
-def _format_value(v) -> str:
-    return f"{v:.4g}" if isinstance(v, float) else str(v)
-
-
 def _show(args) -> None:
+    from .chain import DiffVox
+    from .preset_values import describe
     from .presets import load_preset
 
     preset = load_preset(args.preset)
     decoded = preset.decode()
     if args.json:
-        json.dump(decoded, sys.stdout, indent=1)
+        json.dump(decoded, sys.stdout, indent=1, allow_nan=False)
         print()
         return
     print(f"preset {preset.name}")
-    for i, band in enumerate(decoded["eq"], 1):
-        gain = f"  {band['gain_db']:+.2f} dB" if "gain_db" in band else ""
-        print(f"  EQ {i} {band['type']:9s} {band['freq_hz']:9.1f} Hz  Q {band['Q']:.3g}{gain}")
-    c = decoded["compressor"]
-    print(f"  compressor  threshold {c['cmp_th_db']:.1f} dB  ratio {c['cmp_ratio']:.2f}:1  "
-          f"attack {c['attack_ms']:.3g} ms  release {c['release_ms']:.3g} ms  "
-          f"lookahead {c['lookahead_ms']:.2f} ms  make-up {c['make_up_db']:+.2f} dB")
-    print(f"  expander    threshold {c['exp_th_db']:.1f} dB  ratio {c['exp_ratio']:.3f}:1  "
-          f"RMS average {c['rms_average_ms']:.3g} ms")
-    print(f"  direct pan  {decoded['direct_pan']['pan_percent']:+.1f} %")
-    if "delay" in decoded:
-        d = decoded["delay"]
-        print(f"  delay       {d['delay_ms']:.1f} ms  feedback {d['feedback']:.3f}  gain "
-              f"{d['gain']:.4f}  loop low-pass {d['lowpass']['freq_hz']:.0f} Hz Q "
-              f"{d['lowpass']['Q']:.2f}  pans {d['odd_pan']['pan_percent']:+.1f} % / "
-              f"{d['even_pan']['pan_percent']:+.1f} %")
-    if "send_delay_to_reverb" in decoded:
-        print(f"  send        delay -> reverb {decoded['send_delay_to_reverb']:.4f}")
-    if "reverb" in decoded:
-        r = decoded["reverb"]
-        t60 = np.array(r["t60_s"])
-        print(f"  reverb      T60 {t60.min():.2f}..{t60.max():.2f} s (median {np.median(t60):.2f} s)")
-        for band in r["eq"]:
-            print(f"    tone {band['type']:9s} {band['freq_hz']:8.1f} Hz  Q {band['Q']:.3g}  "
-                  f"{band.get('gain_db', 0.0):+.2f} dB")
+    print("\n".join(describe(DiffVox(**preset.chain), decoded)))
+
+
+def _fresh_files(folder: str, names: list[str], overwrite: bool) -> Path:
+    """The output folder, created and checked, holding none of ``names`` unless ``overwrite``."""
+    from .fileio import prepare_output_dir
+
+    out = prepare_output_dir(folder)
+    taken = [name for name in names if (out / name).exists()]
+    if taken and not overwrite:
+        raise ValueError(f"{out} already holds {len(taken)} of the files to write (e.g. {taken[0]}); "
+                         "diffvox does not overwrite files: choose another folder or pass --overwrite")
+    return out
 
 
 def _export(args) -> None:
@@ -97,7 +83,8 @@ def _export(args) -> None:
     from .presets import load_dataset
 
     dataset = load_dataset(args.dataset)
-    out = Path(args.outdir)
+    out = _fresh_files(args.outdir, [f"{args.dataset}_{i:03d}.json" for i in range(len(dataset))],
+                       args.overwrite)
     for i in tqdm(range(len(dataset)), desc=f"export {args.dataset}", unit="preset"):
         dataset.preset(i).save(out / f"{args.dataset}_{i:03d}.json")
     print(f"wrote {len(dataset)} presets to {out}")
@@ -145,8 +132,8 @@ def _sample(args) -> None:
         raise ValueError(f"--n must be at least 1, got {args.n}")
     ds = load_dataset("internal")
     model = build(args.model, analysed_rows("internal"), seed=args.seed)
+    out = _fresh_files(args.out, [f"{args.model}_{i:04d}.json" for i in range(args.n)], args.overwrite)
     samples = model.sample(args.n, seed=args.seed)
-    out = Path(args.out)
     probe = torch.zeros(1, 1, 4410)
     probe[..., 0] = 1.0
     for i, vector in enumerate(tqdm(samples, desc=f"sample {args.model}", unit="preset")):
@@ -264,6 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --exact: clip the delay loop's low-pass Q to at most Q (the paper: 0.707)")
     p.add_argument("--block", type=int, default=None, metavar="N",
                    help="with --exact: render through the streaming renderer in blocks of N samples")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     p.set_defaults(func=_render)
 
     presets = sub.add_parser("presets", help="inspect and export presets")
@@ -275,12 +263,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = psub.add_parser("export", help="one JSON file per preset of a dataset")
     p.add_argument("dataset", choices=["internal", "medleydb"])
     p.add_argument("outdir")
+    p.add_argument("--overwrite", action="store_true", help="replace existing files of the same names")
     p.set_defaults(func=_export)
     p = psub.add_parser("sample", help="new presets from a generative model of Internal's presets")
     p.add_argument("--n", type=int, required=True, help="number of presets")
     p.add_argument("--model", choices=["gaussian", "copula", "gmm"], default="gaussian")
     p.add_argument("--out", required=True, help="directory for the preset JSON files")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--overwrite", action="store_true", help="replace existing files of the same names")
     p.set_defaults(func=_sample)
 
     analyse = sub.add_parser("analyse", help="statistics of the published presets")
@@ -330,9 +320,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args.func(args)
         sys.stdout.flush()
+    except BrokenPipeError:  # e.g. `diffvox presets show ... | head`: the reader left
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except (ValueError, FileNotFoundError, IndexError, KeyError, RuntimeError) as err:
         message = err.args[0] if err.args else str(err)
-        print(f"diffvox: error: {message}", file=sys.stderr)
+        print(f"diffvox: error: {message}".splitlines()[0], file=sys.stderr)
+        return 2
+    except OSError as err:  # a full disk, a folder that became read-only, ...
+        where = f": {err.filename}" if err.filename else ""
+        print(f"diffvox: error: {err.strerror or err}{where}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         where = Path(args.out) if args.command == "match" else None
@@ -344,10 +342,6 @@ def main(argv: list[str] | None = None) -> int:
             hint = f"; no checkpoint was written yet in {where}"
         print(f"diffvox: interrupted{hint}", file=sys.stderr)
         return 130
-    except BrokenPipeError:  # e.g. `diffvox presets show ... | head`: the reader left
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return 0
     finally:
         warnings.formatwarning = previous
     return 0

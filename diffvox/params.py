@@ -1,6 +1,7 @@
 """Maps from unconstrained logits to physical parameter values (the presets' README)."""
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 
@@ -43,3 +44,35 @@ def ms_to_coef(ms, sr: float) -> torch.Tensor:
 def coef_to_ms(coef, sr: float) -> torch.Tensor:
     """Inverse of :func:`ms_to_coef`."""
     return -2200.0 / (sr * torch.log1p(-torch.as_tensor(coef, dtype=torch.float64)))
+
+
+def unit_logit(value) -> torch.Tensor:
+    """Inverse of the sigmoid for values in (0, 1)."""
+    return torch.logit(torch.as_tensor(value, dtype=torch.float64))
+
+
+def orthogonal_logits(matrix) -> torch.Tensor:
+    """Logits (n, n) that :func:`orthogonal` maps to ``matrix`` (orthogonal, determinant +1): the
+    strict upper triangle of its real matrix logarithm, zeros elsewhere."""
+    import scipy.linalg
+
+    u = np.asarray(matrix, dtype=np.float64)
+    log = scipy.linalg.logm(u)
+    skew = np.real(log - log.T) / 2
+    return torch.from_numpy(np.triu(skew, 1).copy())
+
+
+def orthogonality_error(matrix) -> str | None:
+    """Why ``matrix`` cannot be a feedback matrix ``expm(T - T^T)``, or None."""
+    u = np.asarray(matrix, dtype=np.float64)
+    if u.ndim != 2 or u.shape[0] != u.shape[1]:
+        return f"it must be a square matrix, got shape {u.shape}"
+    deviation = np.abs(u @ u.T - np.eye(len(u))).max()
+    if deviation > 1e-6:
+        return f"it is not orthogonal (max |U U^T - I| = {deviation:.2g})"
+    if np.linalg.det(u) < 0:
+        return "its determinant is -1; expm(T - T^T) has determinant +1"
+    back = orthogonal(orthogonal_logits(u)).numpy()
+    if np.abs(back - u).max() > 1e-6:
+        return "it has an eigenvalue at -1 that its logarithm cannot represent"
+    return None

@@ -4,7 +4,8 @@ A dataset directory (``$DIFFVOX_PRESETS/<name>``, default ``data/presets``) hold
 ``raw_params.npy`` (n, 151) logits, ``info.json`` (layout and source tracks),
 ``feature_mask.npy`` (the 130 dimensions that matter) and, for ``internal``, ``train_index.npy``.
 A :class:`Preset` converts between the 151-logit row, the 130-dim masked form, a
-:class:`~diffvox.DiffVox` chain and a human-readable JSON file.
+:class:`~diffvox.DiffVox` chain and a JSON file of physical values (the effects' contracts,
+:mod:`diffvox.contract`, say what each field means; :mod:`diffvox.preset_values` converts).
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import json
 import math
 import os
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,62 +22,11 @@ import torch
 
 from .chain import DiffVox
 from .fileio import write_text_atomic
-from .functional.fdn import DELAYS, t60_seconds
-from .params import coef_to_ms
+from .preset_values import RTOL, decode, encode, entries_of
 
 DATASETS = ("internal", "medleydb")
 FORMAT = "diffvox-preset/1"
 _ROOT = Path(__file__).resolve().parents[1]
-
-# original parameter key (info.json) -> parameter name in DiffVox
-_KEY_RULES = (
-    (r"^([0-5])\.params\.(\w+)$", r"eq.bands.\1.\2"),
-    (r"^6\.params\.(\w+)$", r"compressor.\1"),
-    (r"^7\.params\.sends_0$", "send"),
-    (r"^7\.effects\.0\.params\.(\w+)$", r"delay.\1"),
-    (r"^7\.effects\.0\.eq\.params\.(\w+)$", r"delay.eq.\1"),
-    (r"^7\.effects\.0\.(odd|even)_pan\.params\.pan$", r"delay.\1_pan.pan"),
-    (r"^7\.effects\.1\.params\.(\w+)$", r"reverb.\1"),
-    (r"^7\.effects\.1\.eq\.([0-3])\.params\.(\w+)$", r"reverb.eq.bands.\1.\2"),
-    (r"^7\.pan\.params\.pan$", "pan.pan"),
-)
-
-
-# the published 151-logit row: keys (original names) and shapes, in chain order
-CHAIN_KEYS: tuple[tuple[str, tuple[int, ...]], ...] = (
-    *[kv for i, names in enumerate(["gfQ", "gfQ", "gf", "gf", "fQ", "fQ"])
-      for kv in ([(f"{i}.params.gain", ())] if "g" in names else [])
-      + [(f"{i}.params.parametrizations.freq.original", ())]
-      + ([(f"{i}.params.parametrizations.Q.original", ())] if "Q" in names else [])],
-    ("6.params.cmp_th", ()), ("6.params.exp_th", ()), ("6.params.make_up", ()),
-    ("6.params.parametrizations.lookahead.original", (1,)),
-    *[(f"6.params.parametrizations.{k}.original", ())
-      for k in ("at", "rt", "avg_coef", "cmp_ratio", "exp_ratio")],
-    ("7.params.parametrizations.sends_0.original", (1,)),
-    *[(f"7.effects.0.params.parametrizations.{k}.original", ()) for k in ("delay", "feedback", "gain")],
-    ("7.effects.0.eq.params.parametrizations.freq.original", ()),
-    ("7.effects.0.eq.params.parametrizations.Q.original", ()),
-    ("7.effects.0.odd_pan.params.parametrizations.pan.original", ()),
-    ("7.effects.0.even_pan.params.parametrizations.pan.original", ()),
-    ("7.effects.1.params.b", (6, 2)), ("7.effects.1.params.c", (2, 6)),
-    ("7.effects.1.params.parametrizations.gamma.original", (49, 1)),
-    ("7.effects.1.params.parametrizations.U.original", (6, 6)),
-    *[kv for i, names in enumerate(["gfQ", "gfQ", "gf", "gf"])
-      for kv in [(f"7.effects.1.eq.{i}.params.gain", ()),
-                 (f"7.effects.1.eq.{i}.params.parametrizations.freq.original", ())]
-      + ([(f"7.effects.1.eq.{i}.params.parametrizations.Q.original", ())] if "Q" in names else [])],
-    ("7.pan.params.parametrizations.pan.original", ()),
-)
-
-
-def chain_parameter_name(key: str) -> str:
-    """Map an original key (e.g. ``6.params.parametrizations.at.original``) to ours."""
-    short = key.replace(".parametrizations.", ".").removesuffix(".original")
-    for pattern, repl in _KEY_RULES:
-        if re.match(pattern, short):
-            return re.sub(pattern, repl, short)
-    raise KeyError(f"unknown preset parameter key {key!r}")
-
 
 def presets_root() -> Path:
     """``$DIFFVOX_PRESETS``, else ``data/presets`` in the checkout."""
@@ -121,10 +72,15 @@ class Layout:
 
     @classmethod
     def of_chain(cls, model: DiffVox) -> "Layout":
-        """The published layout, less the keys of effects that ``model`` (a variant) leaves out."""
-        names = dict(model.named_parameters())
-        kept = [(k, s) for k, s in CHAIN_KEYS if chain_parameter_name(k) in names]
-        return cls(tuple(k for k, _ in kept), tuple(s for _, s in kept))
+        """The keys and shapes of ``model``'s effects in the published order (a variant of the
+        chain leaves out the keys of the effects it does not have)."""
+        entries, _ = entries_of(model)
+        return cls(tuple(e.key for e in entries), tuple(tuple(e.parameter.shape) for e in entries))
+
+
+def chain_layout() -> Layout:
+    """The published 151-logit layout of the full chain."""
+    return Layout.of_chain(DiffVox())
 
 
 @dataclass
@@ -143,13 +99,10 @@ class Preset:
         model = model if model is not None else DiffVox(**{**self.chain, **kwargs})
         values = self.layout.split(self.logits)
         with torch.no_grad():
-            for key, value in values.items():
-                name = chain_parameter_name(key)
-                try:
-                    param = model.get_parameter(name)
-                except AttributeError:
-                    continue  # an effect this variant of the chain leaves out
-                param.copy_(torch.as_tensor(value, dtype=param.dtype).reshape(param.shape))
+            for entry in entries_of(model)[0]:
+                if entry.key in values:  # else: a key the preset's layout leaves out
+                    param = entry.parameter
+                    param.copy_(torch.as_tensor(values[entry.key], dtype=param.dtype).reshape(param.shape))
         return model
 
     @classmethod
@@ -157,8 +110,9 @@ class Preset:
                    name: str = "preset") -> "Preset":
         """The preset of ``model``'s current parameters (layout: :meth:`Layout.of_chain`)."""
         layout = layout if layout is not None else Layout.of_chain(model)
-        values = {k: model.get_parameter(chain_parameter_name(k)).detach().cpu().double().numpy()
-                  .reshape(s) for k, s in zip(layout.keys, layout.shapes)}
+        params = {e.key: e.parameter for e in entries_of(model)[0]}
+        values = {k: params[k].detach().cpu().double().numpy().reshape(s)
+                  for k, s in zip(layout.keys, layout.shapes)}
         chain = {k: False for k in ("delay", "reverb") if getattr(model, k) is None}
         return cls(layout.join(values), layout, name, chain=chain)
 
@@ -178,9 +132,9 @@ class Preset:
 
     # --- physical values -----------------------------------------------------------------------
     def decode(self) -> dict:
-        """Every physical value with its unit (nested dict of floats and lists)."""
-        model = self.to_chain().eval()
-        return decode_chain(model)
+        """Every physical value (nested dict of floats and lists; units in the contracts), in
+        float64 from the logits."""
+        return decode(DiffVox(**self.chain), self.layout.split(self.logits))
 
     def to_json(self) -> dict:
         variant = {"chain": self.chain} if self.chain else {}
@@ -191,29 +145,79 @@ class Preset:
 
     def save(self, path: str | Path) -> Path:
         """Write the JSON file atomically."""
-        return write_text_atomic(path, json.dumps(self.to_json(), indent=1) + "\n")
+        return write_text_atomic(path, json.dumps(self.to_json(), indent=1, allow_nan=False) + "\n")
+
+    @classmethod
+    def from_physical(cls, values: dict, name: str = "preset", chain: dict | None = None,
+                      source: dict | None = None) -> "Preset":
+        """A preset from physical values (the nested dict :meth:`decode` gives; derived fields
+        such as ``attack_ms`` may be left out, or given instead of their source)."""
+        return cls.from_json({"format": FORMAT, "name": name, "source": source or {},
+                              **({"chain": chain} if chain else {}), **values})
 
     @classmethod
     def from_json(cls, data: dict) -> "Preset":
+        """Read a preset: the physical values are the source of truth; ``logits`` are optional.
+        Where a file has both and they disagree, the physical values win, with a warning naming
+        the fields."""
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise ValueError(f"not a diffvox preset (expected \"format\": \"{FORMAT}\")")
-        for needed in ("logits", "layout"):
-            if needed not in data:
-                raise ValueError(f"preset JSON lacks the {needed!r} entry")
-        layout = Layout(tuple(data["layout"]["keys"]),
-                        tuple(tuple(s) for s in data["layout"]["shapes"]))
-        for key in layout.keys:
-            chain_parameter_name(key)  # unknown keys fail here
         chain = data.get("chain", {})
         if not isinstance(chain, dict) or not set(chain) <= {"delay", "reverb"} or not all(
                 isinstance(v, bool) for v in chain.values()):
             raise ValueError('a preset\'s "chain" entry may only set "delay" and "reverb" to true/false')
-        return cls(layout.join(data["logits"]), layout, data.get("name", "preset"),
-                   data.get("source", {}), chain)
+        model = DiffVox(**chain)
+        layout = Layout.of_chain(model)
+        for effect in ("delay", "reverb"):
+            if getattr(model, effect) is None and effect in data:
+                raise ValueError(f"the preset's chain leaves out the {effect} (\"chain\": {{\"{effect}\": "
+                                 f"false}}) but the file has a \"{effect}\" entry")
+        physical = encode(model, data)
+        stored = cls._stored_logits(data, layout)
+        entries, _ = entries_of(model)
+        missing = [e.where() for e in entries if physical[e.key] is None]
+        if stored is None and missing:
+            raise ValueError(f"preset field {missing[0]} is missing"
+                             + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+        values = stored if stored is not None else {}
+        if stored is not None:
+            from_logits = decode(model, stored)
+            moved = []
+            for e in entries:
+                given = physical[e.key]
+                if given is None:
+                    continue
+                file_value = np.asarray(_lookup(data, e.path), dtype=np.float64)
+                if not np.allclose(file_value, np.asarray(_lookup(from_logits, e.path)), rtol=RTOL,
+                                   atol=1e-9):
+                    moved.append(e.where())
+                    values[e.key] = given
+            if moved:
+                warnings.warn(f"{data.get('name', 'preset')}: the physical values of {', '.join(moved)} "
+                              "differ from the stored logits; using the physical values", stacklevel=2)
+        else:
+            values = physical
+        return cls(layout.join(values), layout, str(data.get("name", "preset")),
+                   data.get("source", {}) or {}, chain)
+
+    @staticmethod
+    def _stored_logits(data: dict, layout: Layout) -> dict | None:
+        if "logits" not in data:
+            return None
+        if "layout" in data:
+            keys = tuple(data["layout"].get("keys", ())) if isinstance(data["layout"], dict) else ()
+            if keys != layout.keys:
+                raise ValueError("the preset's \"layout\" does not match its chain's parameters; "
+                                 "delete \"logits\" and \"layout\" to use the physical values alone")
+        if not isinstance(data["logits"], dict):
+            raise ValueError('a preset\'s "logits" entry must be an object {key: values}')
+        return layout.split(layout.join(data["logits"]))
 
     @classmethod
     def load(cls, path: str | Path) -> "Preset":
         path = Path(path)
+        if path.is_dir():
+            raise ValueError(f"{path} is a directory, not a preset JSON file")
         try:
             data = json.loads(path.read_text())
         except UnicodeDecodeError:
@@ -224,59 +228,10 @@ class Preset:
         return cls.from_json(data)
 
 
-def _band(band) -> dict:
-    p = {k: float(v.detach()) for k, v in band.physical().items()}
-    out = {"type": band.kind, "freq_hz": p["freq"], "Q": p["Q"]}
-    if band.has_gain:
-        out["gain_db"] = p["gain"]
-    return out
-
-
-def _pan(pan) -> dict:
-    p = float(pan.value().detach())
-    return {"pan": p, "pan_percent": 200 * p - 100}
-
-
-@torch.no_grad()
-def decode_chain(model: DiffVox) -> dict:
-    """Physical values of a chain's parameters, with units in the key names."""
-    sr = model.sr
-    c = {k: v.detach().double() for k, v in model.compressor.physical().items()}
-    ms = lambda coef: float(coef_to_ms(coef, sr))  # noqa: E731
-    out = {
-        "sample_rate_hz": sr,
-        "eq": [_band(b) for b in model.eq.bands],
-        "compressor": {
-            "cmp_th_db": float(c["cmp_th"]), "cmp_ratio": float(c["cmp_ratio"]),
-            "exp_th_db": float(c["exp_th"]), "exp_ratio": float(c["exp_ratio"]),
-            "make_up_db": float(c["make_up"]),
-            "attack_ms": ms(c["at"]), "release_ms": ms(c["rt"]), "rms_average_ms": ms(c["avg_coef"]),
-            "at_coef": float(c["at"]), "rt_coef": float(c["rt"]), "avg_coef": float(c["avg_coef"]),
-            "lookahead_ms": float(c["lookahead_ms"]),
-        },
-        "direct_pan": _pan(model.pan),
-    }
-    if model.delay is not None:
-        d = model.delay
-        out["delay"] = {"delay_ms": float(d.delay_ms()), "feedback": float(torch.sigmoid(d.feedback)),
-                        "gain": float(torch.sigmoid(d.gain)), "lowpass": _band(d.eq),
-                        "odd_pan": _pan(d.odd_pan), "even_pan": _pan(d.even_pan)}
-    if model.send is not None:
-        out["send_delay_to_reverb"] = float(torch.sigmoid(model.send))
-    if model.reverb is not None:
-        r = model.reverb
-        gamma = r.decay().detach().double()
-        n_bands = gamma.shape[0]
-        out["reverb"] = {
-            "delays_samples": list(DELAYS),
-            "b": r.b.detach().double().tolist(), "c": r.c.detach().double().tolist(),
-            "U": r.feedback_matrix().detach().double().tolist(),
-            "decay_freqs_hz": [sr / 2 * k / (n_bands - 1) for k in range(n_bands)],
-            "decay_gamma": gamma.tolist(),
-            "t60_s": t60_seconds(gamma, sr).tolist(),
-            "eq": [_band(b) for b in r.eq.bands],
-        }
-    return out
+def _lookup(obj, path: tuple):
+    for part in path:
+        obj = obj[part]
+    return obj
 
 
 @dataclass

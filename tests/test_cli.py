@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -140,3 +141,95 @@ def test_silence_renders_with_a_warning_and_a_silent_target_is_refused(tmp_path,
     assert "target is silent" in err and "\n" not in err
     assert main(["evaluate", str(out), str(noise), "--json"]) == 0  # a silent prediction is scored
     assert all(np.isfinite(list(json.loads(capsys.readouterr().out).values())))
+
+
+def test_user_mistakes_give_one_line_no_output_and_no_traceback(tmp_path, dry, capsys):
+    """A table of mistakes: each exits non-zero with one line on stderr, writes no file and
+    prints no traceback."""
+    import os
+
+    d = str(dry[0])
+    existing = tmp_path / "existing.wav"
+    existing.write_bytes(b"made by the user")
+    readonly = tmp_path / "readonly"
+    readonly.mkdir()
+    os.chmod(readonly, 0o555)
+    if os.geteuid() == 0:  # root writes into read-only folders; /proc takes no new files
+        readonly = Path("/proc")
+    (tmp_path / "a_file").write_text("x")
+    preset = tmp_path / "p.json"
+    data = load_dataset("medleydb").preset(0).to_json()
+    data["layout"]["keys"] = data["layout"]["keys"][:-1]
+    preset.write_text(json.dumps(data))
+    match = ["match", d, d, "--quiet", "--steps", "1"]
+    cases = [
+        (["render", "medleydb:0", d, str(existing)], "exists; diffvox does not overwrite"),
+        (["render", "medleydb:0", d, str(tmp_path)], "is a directory"),
+        (["render", "medleydb:0", d, str(readonly / "o.wav")], "not writable"),
+        (["render", "medleydb:0", d, str(tmp_path / "a_file" / "o.wav")], "is a file, not a folder"),
+        (["render", str(preset), d, str(tmp_path / "o.wav")], "layout"),
+        (["render", d, "medleydb:0", str(tmp_path / "o.wav")], "is it audio"),
+        (["render", "medleydb:-1", d, str(tmp_path / "o.wav")], "0..69"),
+        (["render", str(tmp_path), d, str(tmp_path / "o.wav")], "is a directory, not a preset"),
+        ([*match, "--out", str(tmp_path / "a_file")], "is an existing file"),
+        ([*match, "--out", str(readonly / "run")], "cannot write in the output folder"),
+        ([*match, "--out", str(tmp_path / "r1"), "--chunk-seconds", "inf"], "chunk length"),
+        ([*match, "--out", str(tmp_path / "r2"), "--overlap-seconds", "20"], "overlap"),
+        ([*match, "--out", str(tmp_path / "r3"), "--lr", "nan"], "learning rate"),
+        (["presets", "export", "medleydb", str(tmp_path / "a_file")], "is an existing file"),
+        (["presets", "sample", "--n", "2", "--out", str(readonly)], "cannot write in the output folder"),
+    ]
+    for argv, message in cases:
+        capsys.readouterr()
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("diffvox: error:") and message in err[0], (argv, err)
+        assert "Traceback" not in err[0]
+    assert existing.read_bytes() == b"made by the user"
+    assert not (tmp_path / "o.wav").exists()
+    assert not any((tmp_path / r).exists() and any((tmp_path / r).iterdir()) for r in ("r1", "r2", "r3"))
+    # --overwrite replaces the file on purpose
+    assert main(["render", "medleydb:0", d, str(existing), "--overwrite"]) == 0
+    assert sf.info(str(existing)).frames == len(dry[1])
+
+
+def test_export_and_sample_do_not_overwrite(tmp_path, capsys):
+    assert main(["presets", "sample", "--n", "2", "--out", str(tmp_path / "s")]) == 0
+    first = (tmp_path / "s" / "gaussian_0000.json").read_text()
+    capsys.readouterr()
+    assert main(["presets", "sample", "--n", "2", "--out", str(tmp_path / "s"), "--seed", "1"]) == 2
+    assert "already holds 2 of the files" in capsys.readouterr().err
+    assert (tmp_path / "s" / "gaussian_0000.json").read_text() == first
+    assert main(["presets", "sample", "--n", "2", "--out", str(tmp_path / "s"), "--seed", "1",
+                 "--overwrite"]) == 0
+    assert (tmp_path / "s" / "gaussian_0000.json").read_text() != first
+
+
+def test_interrupt_and_broken_pipe_print_no_traceback(tmp_path):
+    """Ctrl-C during `match` (SIGINT to the process): one line naming the checkpoint, exit 130;
+    `presets show | head -1`: no BrokenPipeError."""
+    import signal
+    import time
+
+    from diffvox.audio import demo_vocal, write_audio
+
+    dry = tmp_path / "dry.wav"
+    write_audio(dry, demo_vocal(3.0)[None])
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "diffvox.cli", "match", str(dry), str(dry), "--out", str(out),
+                             "--steps", "100000", "--checkpoint-every", "1", "--batch", "1",
+                             "--chunk-seconds", "1", "--overlap-seconds", "0.25", "--quiet"],
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (out / "checkpoint.pt").exists() and time.time() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    lines = [line for line in err.strip().splitlines() if line]
+    assert lines[-1].startswith("diffvox: interrupted; the last checkpoint is in") and "--resume" in lines[-1]
+    assert "Traceback" not in err
+    assert not (out / ".lock").exists()
+    shell = subprocess.run(f"{sys.executable} -m diffvox.cli presets show medleydb:0 --json | head -1",
+                           shell=True, capture_output=True, text=True, check=False)
+    assert shell.stdout == "{\n" and "Error" not in shell.stderr and "Traceback" not in shell.stderr

@@ -91,6 +91,33 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path):
     np.testing.assert_array_equal(pa.logits, pb.logits)
 
 
+def test_resume_refuses_other_audio_fewer_steps_and_a_busy_folder(tmp_path):
+    from diffvox.fileio import OutputConflict, folder_lock
+
+    dry = demo_vocal(2.5)
+    wet = render(load_dataset("medleydb").preset(1), dry)
+    config = MatchConfig(steps=4, **TINY)
+    fit(dry, wet, tmp_path / "run", config, progress=False)
+    louder = wet * 1.5
+    with pytest.raises(OutputConflict, match="other audio \\(the wet signal differs\\)"):
+        fit(dry, louder, tmp_path / "run", MatchConfig(steps=6, **TINY), resume=True, progress=False)
+    with pytest.raises(OutputConflict, match="has done 4 steps; --steps 2 is fewer"):
+        fit(dry, wet, tmp_path / "run", MatchConfig(steps=2, **TINY), resume=True, progress=False)
+    with pytest.raises(OutputConflict, match=r"other settings \(checkpoint_every=2, now 3\)"):
+        fit(dry, wet, tmp_path / "run", MatchConfig(steps=6, **{**TINY, "checkpoint_every": 3}),
+            resume=True, progress=False)
+    # a second run into a folder that a live run holds is refused, naming the first
+    with folder_lock(tmp_path / "busy", "the first run"):
+        with pytest.raises(OutputConflict, match="in use by another run \\(the first run, pid"):
+            fit(dry, wet, tmp_path / "busy", config, progress=False)
+    assert not (tmp_path / "busy" / "checkpoint.pt").exists()
+    # a lock left behind by a process that is gone is taken over
+    (tmp_path / "stale").mkdir()
+    (tmp_path / "stale" / ".lock").write_text(json.dumps({"pid": 2**22 + 12345, "host": __import__("socket").gethostname()}))
+    fit(dry, wet, tmp_path / "stale", config, progress=False)
+    assert not (tmp_path / "stale" / ".lock").exists()
+
+
 def test_targets_prepared_once_give_the_per_step_history(tmp_path, monkeypatch):
     """A fit caches every target chunk's spectra and LDR when they fit in memory; with no room
     for the cache it prepares each step's batch again, and the run is the same, bit for bit."""

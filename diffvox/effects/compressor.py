@@ -4,8 +4,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..contract import Contract, Derived, Field, Range
 from ..functional.compressor import compressor_expander
-from ..params import bounded, lookahead_ms, ms_to_coef, open_unit
+from ..params import bounded, bounded_logit, coef_to_ms, lookahead_ms, ms_to_coef, open_unit, unit_logit
 
 CMP_RATIO_BOUNDS = (1.0, 20.0)
 
@@ -30,6 +31,31 @@ class CompressorExpander(nn.Module):
         lo, hi = CMP_RATIO_BOUNDS
         self.cmp_ratio = nn.Parameter(torch.logit(t((cmp_ratio - lo) / (hi - lo))))
         self.exp_ratio = nn.Parameter(torch.logit(t(exp_ratio)))
+
+    def preset_contract(self) -> Contract:
+        """Thresholds and make-up in dB, ratios, smoothing coefficients (with their times in ms
+        as derived fields) and the lookahead in ms; the paper's names CT, CR, ET, ER, α_at, ..."""
+        lo, hi = CMP_RATIO_BOUNDS
+        unit = Range(0.0, 1.0)
+        coef = lambda param, name, notation: Field(  # noqa: E731
+            param, name, "", unit, torch.sigmoid, unit_logit, notation=notation)
+        ms = lambda name, coef_name: Derived(  # noqa: E731
+            name, "ms", lambda v: float(coef_to_ms(v[coef_name], self.sr)), coef_name,
+            lambda value: float(ms_to_coef(value, self.sr)))
+        return Contract((
+            Field("cmp_th", "cmp_th_db", "dB", stored=True, notation="CT"),
+            Field("exp_th", "exp_th_db", "dB", stored=True, notation="ET"),
+            Field("make_up", "make_up_db", "dB", stored=True, notation="make-up"),
+            Field("lookahead", "lookahead_ms", "ms", Range(0.0, 15.0, lo_closed=True),
+                  lambda z: lookahead_ms(z).reshape(()), lambda v: torch.as_tensor(v).reshape(1),
+                  notation="lookahead"),
+            coef("at", "at_coef", "α_at"), coef("rt", "rt_coef", "α_rt"),
+            coef("avg_coef", "avg_coef", "α_RMS"),
+            Field("cmp_ratio", "cmp_ratio", "", Range(lo, hi), lambda z: bounded(z, lo, hi),
+                  lambda v: bounded_logit(v, lo, hi), notation="CR"),
+            Field("exp_ratio", "exp_ratio", "", unit, torch.sigmoid, unit_logit, notation="ER"),
+        ), (ms("attack_ms", "at_coef"), ms("release_ms", "rt_coef"), ms("rms_average_ms", "avg_coef")),
+            effect="COMP")
 
     def physical(self) -> dict[str, torch.Tensor]:
         lo, hi = CMP_RATIO_BOUNDS

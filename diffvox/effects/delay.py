@@ -7,9 +7,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..contract import Child, Contract, Field, Range
 from ..functional.convolution import causal_fft_conv
 from ..functional.delay import pingpong_kernels
-from ..params import bounded, bounded_logit
+from ..params import bounded, bounded_logit, unit_logit
 from .eq import Band
 from .pan import Pan
 
@@ -33,6 +34,21 @@ class PingPongDelay(nn.Module):
         self.odd_pan, self.even_pan = Pan(0.5), Pan(0.5)
         # log_eta = -softplus(eta) starts at -0.01
         self.eta = nn.Parameter(torch.tensor(math.log(math.expm1(0.01))))
+
+    def preset_contract(self) -> Contract:
+        """``delay_ms`` (d), ``feedback`` (γ_DLY) and ``gain`` (g_DLY) in (0, 1), the loop
+        ``lowpass`` band and the ``odd_pan``/``even_pan``; ``eta`` is not part of a preset."""
+        lo, hi = DELAY_MS_BOUNDS
+        return Contract((
+            Field("delay", "delay_ms", "ms", Range(lo, hi), lambda z: bounded(z, lo, hi),
+                  lambda v: bounded_logit(v, lo, hi), notation="d"),
+            Field("feedback", "feedback", "", Range(0.0, 1.0), torch.sigmoid, unit_logit,
+                  notation="γ_DLY"),
+            Field("gain", "gain", "", Range(0.0, 1.0), torch.sigmoid, unit_logit, notation="g_DLY"),
+            Child("lowpass", self.eq, "eq.", "DLY.LP"),
+            Child("odd_pan", self.odd_pan, "odd_pan.", "DLY.odd"),
+            Child("even_pan", self.even_pan, "even_pan.", "DLY.even"),
+        ), effect="DLY")
 
     def delay_ms(self) -> torch.Tensor:
         return bounded(self.delay, *DELAY_MS_BOUNDS)

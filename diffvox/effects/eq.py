@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..contract import Contract, Derived, Field, Range
 from ..filters import biquad_coefficients, sosfilt
 from ..params import bounded, bounded_logit
 
@@ -38,6 +39,24 @@ class Band(nn.Module):
         out["Q"] = bounded(self.Q, *self.q_bounds) if self.q_bounds else torch.full_like(self.freq, SHELF_Q)
         out["gain"] = self.gain if self.has_gain else torch.zeros_like(self.freq)
         return out
+
+    def preset_contract(self) -> Contract:
+        """``gain_db`` (dB, peak and shelves), ``freq_hz`` and ``Q`` (not for shelves: fixed 0.707),
+        ``type``; the paper's names ``g_``, ``f_``, ``Q_`` + the band's label."""
+        items = []
+        if self.has_gain:
+            items.append(Field("gain", "gain_db", "dB", stored=True, notation="g_{}"))
+        lo, hi = self.freq_bounds
+        items.append(Field("freq", "freq_hz", "Hz", Range(lo, hi), lambda z: bounded(z, lo, hi),
+                           lambda v: bounded_logit(v, lo, hi), notation="f_{}"))
+        derived = [Derived("type", "", lambda v: self.kind)]
+        if self.q_bounds:
+            q_lo, q_hi = self.q_bounds
+            items.append(Field("Q", "Q", "", Range(q_lo, q_hi), lambda z: bounded(z, q_lo, q_hi),
+                               lambda v: bounded_logit(v, q_lo, q_hi), notation="Q_{}"))
+        else:
+            derived.append(Derived("Q", "", lambda v: SHELF_Q))
+        return Contract(tuple(items), tuple(derived))
 
     def sos(self) -> torch.Tensor:
         """(6,) cookbook coefficients."""

@@ -4,9 +4,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..contract import Child, Contract, Derived, Field, Range, matrix_notation
 from ..functional.convolution import causal_fft_conv
-from ..functional.fdn import DELAYS, fdn_impulse_response, gamma_max
-from ..params import orthogonal
+from ..functional.fdn import DELAYS, fdn_impulse_response, gamma_max, t60_seconds
+from ..params import orthogonal, orthogonal_logits, orthogonality_error, unit_logit
 from .eq import EQ, Band
 
 N_DECAY_BANDS = 49
@@ -33,6 +34,30 @@ class FDNReverb(nn.Module):
             Band("lowshelf", 115.0, 30.0, 450.0, sr=sr),
             Band("highshelf", 8000.0, 1500.0, 16000.0, sr=sr),
         ])
+
+    def preset_contract(self) -> Contract:
+        """Input gains ``b`` (6, 2) and output gains ``c`` (2, 6), the orthogonal feedback matrix
+        ``U`` (6, 6), the decay ``decay_gamma`` per 997 samples at 49 frequencies (with
+        ``t60_s`` derived), then the tone ``eq`` (FDN.PK1, FDN.PK2, FDN.LS, FDN.HS)."""
+        g_max, sr = self.gamma_max, self.sr
+        last = N_DECAY_BANDS - 1
+        return Contract((
+            Field("b", "b", "", stored=True, notation=matrix_notation("b")),
+            Field("c", "c", "", stored=True, notation=matrix_notation("c")),
+            Field("gamma", "decay_gamma", "", Range(0.0, g_max), lambda z: g_max * torch.sigmoid(z[:, 0]),
+                  lambda v: unit_logit(v / g_max).reshape(-1, 1),
+                  notation=lambda shape: [f"γ(e^{{iπ{k}/{last}}})" for k in range(shape[0])]),
+            Field("U", "U", "", to_value=orthogonal, to_logit=orthogonal_logits,
+                  notation=matrix_notation("U"), check=orthogonality_error),
+            *[Child("eq[]", band, f"eq.{i}.", f"FDN.{label}")
+              for i, (band, label) in enumerate(zip(self.eq.bands, ("PK1", "PK2", "LS", "HS")))],
+        ), (
+            Derived("delays_samples", "samples", lambda v: list(DELAYS)),
+            Derived("decay_freqs_hz", "Hz", lambda v: [sr / 2 * k / last for k in range(last + 1)]),
+            Derived("t60_s", "s", lambda v: t60_seconds(torch.as_tensor(v["decay_gamma"]), sr).tolist(),
+                    "decay_gamma", lambda t60: (10 ** (-60 * DELAYS[0] / (sr * 20 * torch.as_tensor(
+                        t60, dtype=torch.float64)))).tolist()),
+        ), effect="FDN")
 
     def decay(self) -> torch.Tensor:
         """(49,) per-band decay per 997 samples."""

@@ -4,7 +4,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..contract import Contract, Derived, Field, Range
 from ..functional.pan import pan_gains, pan_mono
+from ..params import unit_logit
 
 
 class Pan(nn.Module):
@@ -13,6 +15,13 @@ class Pan(nn.Module):
     def __init__(self, pan: float = 0.5):
         super().__init__()
         self.pan = nn.Parameter(torch.logit(torch.tensor(float(pan))))
+
+    def preset_contract(self) -> Contract:
+        """``pan`` in (0, 1), 0.5 = centre (``θ_`` + label); ``pan_percent`` = 200 pan - 100."""
+        return Contract(
+            (Field("pan", "pan", "", Range(0.0, 1.0), torch.sigmoid, unit_logit, notation="θ_{}"),),
+            (Derived("pan_percent", "%", lambda v: 200 * v["pan"] - 100, "pan",
+                     lambda percent: (percent + 100) / 200),))
 
     def value(self) -> torch.Tensor:
         return torch.sigmoid(self.pan)

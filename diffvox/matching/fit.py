@@ -3,8 +3,10 @@ defaults, checkpoints, and resumption of a killed run."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
+import math
 import sys
 import warnings
 from dataclasses import asdict, dataclass
@@ -17,7 +19,7 @@ from tqdm import tqdm
 
 from ..audio import SR, write_audio
 from ..chain import DiffVox
-from ..fileio import atomic_path, write_text_atomic
+from ..fileio import OutputConflict, atomic_path, folder_lock, prepare_output_dir, write_text_atomic
 from ..losses import DiffVoxLoss
 from ..devices import resolve_device
 from ..memory import keep_freed_memory
@@ -43,7 +45,9 @@ CHECKPOINT = "checkpoint.pt"
 # memory (about 100 MB per 12 s chunk at the paper's settings), else once per step
 TARGET_CACHE_BYTES = 6 * 2**30
 # settings that must agree between a checkpoint and the run resuming it
-_RUN_DEFINING = ("lr", "batch", "chunk_seconds", "overlap_seconds", "variant", "seed", "lufs")
+# (every setting but the number of steps, which a resumed run may raise)
+_RUN_DEFINING = ("lr", "batch", "chunk_seconds", "overlap_seconds", "variant", "seed", "lufs",
+                 "device", "checkpoint_every")
 
 
 @dataclass
@@ -67,8 +71,15 @@ class MatchConfig:
         for name in ("steps", "batch", "checkpoint_every"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if not self.lr > 0:
-            raise ValueError(f"the learning rate must be positive, got {self.lr}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ValueError(f"the learning rate must be a positive number, got {self.lr}")
+        if not (self.chunk_seconds > 0 and math.isfinite(self.chunk_seconds)):
+            raise ValueError(f"the chunk length must be a positive number of seconds, got {self.chunk_seconds}")
+        if not (0 <= self.overlap_seconds < self.chunk_seconds):
+            raise ValueError(f"the overlap must be at least 0 s and shorter than the chunk "
+                             f"({self.chunk_seconds:g} s), got {self.overlap_seconds}")
+        if not math.isfinite(self.lufs):
+            raise ValueError(f"the loudness target must be a number of LUFS, got {self.lufs}")
         resolve_device(self.device)
 
 
@@ -134,14 +145,38 @@ def _save_checkpoint(path: Path, state: dict) -> None:
         torch.save(state, tmp)
 
 
-def _load_checkpoint(path: Path, config: MatchConfig) -> dict:
-    state = torch.load(path, map_location="cpu", weights_only=True)
+def audio_digest(dry: np.ndarray, wet: np.ndarray) -> dict[str, str]:
+    """sha256 of each signal as given (float32 samples and shape)."""
+    out = {}
+    for name, audio in (("dry", dry), ("wet", wet)):
+        a = np.ascontiguousarray(audio, dtype=np.float32)
+        out[name] = hashlib.sha256(repr(a.shape).encode() + a.tobytes()).hexdigest()
+    return out
+
+
+def _load_checkpoint(path: Path, config: MatchConfig, audio: dict[str, str]) -> dict:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - a damaged or foreign file
+        raise OutputConflict(f"cannot read the checkpoint {path}: {err}") from None
     saved = state["config"]
-    differ = [k for k in _RUN_DEFINING if saved[k] != getattr(config, k)]
+    differ = [k for k in _RUN_DEFINING if saved.get(k) != getattr(config, k)]
     if differ:
-        raise ValueError(f"the checkpoint in {path.parent} was made with other settings "
-                         f"({', '.join(f'{k}={saved[k]!r}' for k in differ)}); "
+        raise OutputConflict(f"the checkpoint in {path.parent} was made with other settings "
+                         f"({', '.join(f'{k}={saved.get(k)!r}, now {getattr(config, k)!r}' for k in differ)}); "
                          "use the same settings or another output directory")
+    if "audio" not in state:
+        warnings.warn(f"the checkpoint in {path.parent} predates audio checks: cannot confirm it was "
+                      "made with the same dry and wet audio", stacklevel=3)
+    else:
+        changed = [k for k in ("dry", "wet") if state["audio"][k] != audio[k]]
+        if changed:
+            raise OutputConflict(f"the checkpoint in {path.parent} was made with other audio (the "
+                             f"{' and '.join(changed)} signal{'s differ' if len(changed) > 1 else ' differs'}); "
+                             "use the same files or another output directory")
+    if config.steps < state["step"]:
+        raise OutputConflict(f"the run in {path.parent} has done {state['step']} steps; --steps "
+                         f"{config.steps} is fewer: pass --steps {state['step']} or more")
     return state
 
 
@@ -161,10 +196,18 @@ def fit(dry: np.ndarray, wet: np.ndarray, out_dir: str | Path, config: MatchConf
     """
     config = config if config is not None else MatchConfig()
     out = Path(out_dir)
-    ckpt_path = out / CHECKPOINT
-    if not resume and (ckpt_path.exists() or (out / "preset.json").exists()):
+    if not resume and ((out / CHECKPOINT).exists() or (out / "preset.json").exists()):
         raise ValueError(f"{out} already holds a matching run; pass resume=True (--resume) to "
                          "continue it, or choose another output directory")
+    prepare_output_dir(out)
+    with folder_lock(out, f"diffvox match into {out}"):
+        return _fit(dry, wet, out, config, resume, progress, name, on_step)
+
+
+def _fit(dry, wet, out: Path, config: MatchConfig, resume: bool, progress: bool, name: str | None,
+         on_step) -> dict:
+    ckpt_path = out / CHECKPOINT
+    audio = audio_digest(dry, wet)
     pair = prepare_pair(dry, wet, config.lufs)
     chunks = chunk_pair(pair.dry, pair.wet, config.chunk_seconds, config.overlap_seconds)
     device = torch.device(config.device)
@@ -183,7 +226,7 @@ def fit(dry: np.ndarray, wet: np.ndarray, out_dir: str | Path, config: MatchConf
     failed_in_row, stopped_early = 0, None
 
     if resume and ckpt_path.exists():
-        state = _load_checkpoint(ckpt_path, config)
+        state = _load_checkpoint(ckpt_path, config, audio)
         model.load_state_dict(state["model"])
         optimiser.load_state_dict(state["optimiser"])
         generator.set_state(state["generator"])
@@ -195,7 +238,7 @@ def fit(dry: np.ndarray, wet: np.ndarray, out_dir: str | Path, config: MatchConf
 
     def checkpoint(step: int) -> None:
         _save_checkpoint(ckpt_path, {
-            "config": asdict(config), "step": step, "model": model.state_dict(),
+            "config": asdict(config), "audio": audio, "step": step, "model": model.state_dict(),
             "optimiser": optimiser.state_dict(), "generator": generator.get_state(),
             "best_loss": best_loss, "best_step": best_step, "best_state": best_state,
             "history": history, "failed_in_row": failed_in_row, "stopped_early": stopped_early})

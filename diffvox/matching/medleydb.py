@@ -20,7 +20,7 @@ import yaml
 from tqdm import tqdm
 
 from ..audio import read_audio
-from ..fileio import write_text_atomic
+from ..fileio import OutputConflict, prepare_output_dir, write_text_atomic
 from .evaluate import METRICS
 from .fit import MatchConfig, fit
 
@@ -119,7 +119,7 @@ def run_medleydb(roots: list[str | Path], out: str | Path, config: MatchConfig |
                  shard: tuple[int, int] = (1, 1), progress: bool = True) -> pd.DataFrame:
     """Match this shard's pairs (the i-th of every n, by name) into ``out/<pair>/``, skipping
     finished ones, then write the summary of every finished pair in ``out``."""
-    out = Path(out)
+    out = prepare_output_dir(out)
     config = config if config is not None else MatchConfig()
     i, n = shard
     pairs = find_pairs(roots)
@@ -136,6 +136,8 @@ def run_medleydb(roots: list[str | Path], out: str | Path, config: MatchConfig |
                                  f"{SIDE_THRESHOLD_DB:g} dB)")
             fit(raw, stem, folder, config, resume=folder.exists(), progress=progress,
                 name=pair.name)
+        except OutputConflict:  # another run's folder or checkpoint: not a property of the audio
+            raise
         except ValueError as err:  # unusable audio: recorded, and the other pairs go on
             warnings.warn(f"{pair.name}: skipped: {err}", stacklevel=2)
             write_text_atomic(folder / "skipped.json", json.dumps({"reason": str(err)}) + "\n")
