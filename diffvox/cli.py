@@ -157,7 +157,7 @@ def _match_config(args):
     return MatchConfig(steps=args.steps, lr=args.lr, batch=args.batch,
                        chunk_seconds=args.chunk_seconds, overlap_seconds=args.overlap_seconds,
                        variant=args.variant, device=args.device, seed=args.seed,
-                       checkpoint_every=args.checkpoint_every)
+                       checkpoint_every=args.checkpoint_every, keep=args.keep)
 
 
 def _print_metrics(metrics: dict) -> None:
@@ -209,16 +209,22 @@ def _evaluate(args) -> None:
 
 
 def _medleydb(args) -> None:
-    from .matching.medleydb import mean_table, parse_shard, run_medleydb
+    from .matching.medleydb import mean_table, parse_shard, relative_to_root, run_medleydb, select_pairs
 
+    if args.list:
+        for pair in select_pairs(args.roots, args.pairs):
+            print(f"{relative_to_root(pair.raw_path, args.roots)}\t{relative_to_root(pair.stem_path, args.roots)}")
+        return
+    if args.out is None:
+        raise ValueError("medleydb needs --out (or --list to print the pairs)")
     summary = run_medleydb(args.roots, args.out, _match_config(args), parse_shard(args.shard),
-                           progress=not args.quiet)
+                           progress=not args.quiet, pairs=args.pairs)
     print(f"{len(summary)} finished pairs in {args.out} (summary.csv, table.csv)")
     if len(summary):
         print(mean_table(summary).to_string(float_format=lambda v: f"{v:.4f}"))
 
 
-def _add_match_options(p: argparse.ArgumentParser) -> None:
+def _add_match_options(p: argparse.ArgumentParser, keep: str = "best") -> None:
     from .matching import VARIANTS
 
     g = p.add_argument_group("matching (defaults: the paper's settings)")
@@ -233,6 +239,8 @@ def _add_match_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     g.add_argument("--checkpoint-every", type=int, default=50,
                    help="steps between checkpoints (default 50)")
+    g.add_argument("--keep", choices=["best", "final"], default=keep,
+                   help=f"the preset written: lowest loss or after the last step (default {keep})")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -303,9 +311,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("medleydb", help="match every vocal pair of MedleyDB")
     p.add_argument("roots", nargs="+", metavar="ROOT", help="MedleyDB audio folders")
-    p.add_argument("--out", required=True, help="output directory (one folder per pair)")
+    p.add_argument("--out", help="output directory (one folder per pair)")
+    p.add_argument("--pairs", choices=["published", "rule"], default="published",
+                   help="published: the paper's 70 pairs with their alignment shifts (default); "
+                        "rule: the original's selection rule on the tracks' metadata")
+    p.add_argument("--list", action="store_true",
+                   help="print the pairs it would run, DRY<TAB>WET relative to their root, and exit")
     p.add_argument("--shard", default="1/1", help="run the i-th of n shards, e.g. 2/4")
-    _add_match_options(p)
+    _add_match_options(p, keep="final")  # the original evaluates the preset after the last step
     p.set_defaults(func=_medleydb)
     return parser
 

@@ -14,7 +14,7 @@ from diffvox.audio import demo_vocal
 from diffvox.cli import main
 from diffvox.matching.medleydb import (find_pairs, parse_shard, run_medleydb, side_peak_db,
                                        side_to_mid_db)
-from diffvox.presets import load_dataset
+from diffvox.presets import load_dataset, presets_root
 
 ARGS = ["--steps", "2", "--batch", "2", "--chunk-seconds", "1", "--overlap-seconds", "0.25", "--quiet"]
 
@@ -80,7 +80,8 @@ def test_shards_cover_everything_once_and_reruns_skip(fake_medleydb, tmp_path, c
     out = tmp_path / "runs"
     with pytest.warns(UserWarning, match="side channel peaks at"):
         for shard in ("1/2", "2/2"):
-            assert main(["medleydb", str(fake_medleydb), "--out", str(out), "--shard", shard, *ARGS]) == 0
+            assert main(["medleydb", str(fake_medleydb), "--pairs", "rule", "--out", str(out),
+                         "--shard", shard, *ARGS]) == 0
     summary = pd.read_csv(out / "summary.csv")
     assert list(summary["pair"]) == ["Artist_SongA_S01", "Artist_SongC_S02"]
     assert "side channel" in json.loads((out / "Artist_SongC_S01" / "skipped.json").read_text())["reason"]
@@ -89,10 +90,22 @@ def test_shards_cover_everything_once_and_reruns_skip(fake_medleydb, tmp_path, c
     np.testing.assert_allclose(table.loc["DiffVox", "mss_lr"], summary["fitted_mss_lr"].mean())
     np.testing.assert_allclose(table.loc["w/o Approx.", "mss_lr"], summary["fitted_exact_mss_lr"].mean())
     assert summary["fitted_exact_mss_lr"].notna().all()
+    fit_source = json.loads((out / "Artist_SongA_S01" / "preset.json").read_text())["source"]["fit"]
+    assert fit_source["keep"] == "final" and fit_source["best_step"] == 2  # the original's final preset
     stamp = (out / "Artist_SongA_S01" / "preset.json").stat().st_mtime_ns
-    run_medleydb([fake_medleydb], out, shard=(1, 1), progress=False)  # everything is finished
+    run_medleydb([fake_medleydb], out, shard=(1, 1), progress=False, pairs="rule")  # all finished
     assert (out / "Artist_SongA_S01" / "preset.json").stat().st_mtime_ns == stamp
     assert "2 finished pairs" in capsys.readouterr().out
+
+
+def test_table_rows_are_labelled_by_variant(fake_medleydb, tmp_path):
+    out = tmp_path / "no-delay"
+    with pytest.warns(UserWarning, match="side channel"):
+        assert main(["medleydb", str(fake_medleydb), "--pairs", "rule", "--out", str(out),
+                     "--variant", "no-delay", *ARGS]) == 0
+    table = pd.read_csv(out / "table.csv", index_col=0)
+    assert list(table.index) == ["No processing", "w/o DLY"]
+    assert set(pd.read_csv(out / "summary.csv")["variant"]) == {"no-delay"}
 
 
 def test_bad_shard_and_root(tmp_path):
@@ -101,3 +114,64 @@ def test_bad_shard_and_root(tmp_path):
             parse_shard(spec)
     with pytest.raises(FileNotFoundError):
         find_pairs([tmp_path / "missing"])
+
+
+def _published_tree(tmp_path, info):
+    """A fake MedleyDB split over two roots: the 70 published files (empty) plus decoys."""
+    from diffvox.matching.medleydb import published_relative_paths
+
+    roots = [tmp_path / "V1", tmp_path / "V2"]
+    for i, (dry, wet, _) in enumerate(published_relative_paths(info)):
+        for rel in (dry, wet):
+            path = roots[i % 2] / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(b"")
+        decoy = roots[i % 2] / dry.parent / "decoy_RAW_99_01.wav"  # another raw of the track
+        decoy.write_bytes(b"")
+    other = roots[0] / "Other_Track" / "Other_Track_STEMS" / "Other_Track_STEM_01.wav"
+    other.parent.mkdir(parents=True)
+    other.write_bytes(b"")
+    return roots
+
+
+def test_list_prints_the_70_published_pairs(tmp_path, capsys):
+    info = json.loads((presets_root() / "medleydb" / "info.json").read_text())
+    roots = _published_tree(tmp_path, info)
+    assert main(["medleydb", *map(str, roots), "--list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 70
+    expected = ["/".join(d.split("/")[-3:]) + "\t" + "/".join(w.split("/")[-3:])
+                for d, w in zip(info["dry_files"], info["wet_files"])]
+    assert lines == expected
+    # the rule, on the same tree, finds nothing: there is no metadata
+    assert main(["medleydb", *map(str, roots), "--list", "--pairs", "rule"]) == 0
+    assert capsys.readouterr().out == ""
+    # a missing file is named
+    missing = "/".join(info["wet_files"][7].split("/")[-3:])
+    for root in roots:
+        (root / missing).unlink(missing_ok=True)
+    assert main(["medleydb", *map(str, roots), "--list"]) == 2
+    err = capsys.readouterr().err
+    assert missing in err and len(err.strip().splitlines()) == 1
+
+
+def test_published_pairs_use_the_published_shift(tmp_path):
+    """A pair run with --pairs published is aligned by its published shift, not by
+    cross-correlation: a shift the data contradicts is applied as given."""
+    from diffvox.matching.fit import prepare_pair
+
+    voice = demo_vocal(2.0)
+    wet = np.stack([voice, voice])
+    assert prepare_pair(voice, wet).shift == 0
+    shifted = prepare_pair(voice, wet, shift=441)
+    assert shifted.shift == 441
+    np.testing.assert_array_equal(shifted.dry[:441], 0)
+    info = {"dry_files": ["/x/Audio/T/T_RAW/T_RAW_01_01.wav"], "wet_files": ["/x/Audio/T/T_STEMS/T_STEM_01.wav"],
+            "alignment_shifts": [-20]}
+    for rel in ("T/T_RAW/T_RAW_01_01.wav", "T/T_STEMS/T_STEM_01.wav"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"")
+    from diffvox.matching.medleydb import published_pairs
+
+    (pair,) = published_pairs([tmp_path], info)
+    assert (pair.track, pair.stem, pair.shift, pair.name) == ("T", "STEM_01", -20, "T_STEM_01")

@@ -25,7 +25,7 @@ from ..devices import resolve_device
 from ..memory import keep_freed_memory
 from ..presets import Preset
 from .evaluate import METRICS, as_stereo, evaluate
-from .prepare import align, chunk_pair, normalise_loudness
+from .prepare import align, apply_shift, chunk_pair, normalise_loudness
 
 # chain options of the paper's ablations ("w/o Approx." is not a variant: it is the full fit's
 # preset rendered by the exact chain, ``metrics["fitted_exact"]``). ``exact-delay-grad`` trains
@@ -47,7 +47,7 @@ TARGET_CACHE_BYTES = 6 * 2**30
 # settings that must agree between a checkpoint and the run resuming it
 # (every setting but the number of steps, which a resumed run may raise)
 _RUN_DEFINING = ("lr", "batch", "chunk_seconds", "overlap_seconds", "variant", "seed", "lufs",
-                 "device", "checkpoint_every")
+                 "device", "checkpoint_every", "keep")
 
 
 @dataclass
@@ -64,8 +64,11 @@ class MatchConfig:
     seed: int = 0
     checkpoint_every: int = 50
     lufs: float = -18.0
+    keep: str = "best"  # the preset written: "best" (lowest loss) or "final" (after the last step)
 
     def __post_init__(self):
+        if self.keep not in ("best", "final"):
+            raise ValueError(f"keep must be best or final, got {self.keep!r}")
         if self.variant not in VARIANTS:
             raise ValueError(f"unknown variant {self.variant!r}; expected one of {', '.join(VARIANTS)}")
         for name in ("steps", "batch", "checkpoint_every"):
@@ -92,9 +95,11 @@ class Pair:
     shift: int
 
 
-def prepare_pair(dry: np.ndarray, wet: np.ndarray, lufs: float = -18.0, sr: int = SR) -> Pair:
+def prepare_pair(dry: np.ndarray, wet: np.ndarray, lufs: float = -18.0, sr: int = SR,
+                 shift: int | None = None) -> Pair:
     """Check and condition a pair: dry (T,) or (C, T) is downmixed; a mono wet is duplicated
-    (with a warning); dry is aligned to wet and both are normalised to ``lufs``."""
+    (with a warning); dry is aligned to wet (by cross-correlation, or delayed by ``shift``
+    samples when given) and both are normalised to ``lufs``."""
     dry, wet = np.asarray(dry, np.float32), np.asarray(wet, np.float32)
     for what, audio in (("dry", dry), ("wet", wet)):
         if audio.size == 0 or audio.ndim not in (1, 2):
@@ -118,7 +123,7 @@ def prepare_pair(dry: np.ndarray, wet: np.ndarray, lufs: float = -18.0, sr: int 
         warnings.warn(f"the dry signal lasts {len(dry) / sr:.2f} s and the wet {wet.shape[1] / sr:.2f} s: "
                       "the dry is aligned to the wet and then cut or padded with silence to its length",
                       stacklevel=2)
-    dry, shift = align(dry, wet)
+    dry, shift = align(dry, wet) if shift is None else (apply_shift(dry, int(shift)), int(shift))
     n = wet.shape[1]
     dry = dry[:n] if len(dry) >= n else np.pad(dry, (0, n - len(dry)))
     try:
@@ -160,10 +165,12 @@ def _load_checkpoint(path: Path, config: MatchConfig, audio: dict[str, str]) -> 
     except Exception as err:  # noqa: BLE001 - a damaged or foreign file
         raise OutputConflict(f"cannot read the checkpoint {path}: {err}") from None
     saved = state["config"]
-    differ = [k for k in _RUN_DEFINING if saved.get(k) != getattr(config, k)]
+    defaults = asdict(MatchConfig())  # a setting older checkpoints lack had its default value
+    saved = {**{k: defaults[k] for k in _RUN_DEFINING if k not in saved}, **saved}
+    differ = [k for k in _RUN_DEFINING if saved[k] != getattr(config, k)]
     if differ:
         raise OutputConflict(f"the checkpoint in {path.parent} was made with other settings "
-                         f"({', '.join(f'{k}={saved.get(k)!r}, now {getattr(config, k)!r}' for k in differ)}); "
+                         f"({', '.join(f'{k}={saved[k]!r}, now {getattr(config, k)!r}' for k in differ)}); "
                          "use the same settings or another output directory")
     if "audio" not in state:
         warnings.warn(f"the checkpoint in {path.parent} predates audio checks: cannot confirm it was "
@@ -186,13 +193,14 @@ def _copy_params(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 def fit(dry: np.ndarray, wet: np.ndarray, out_dir: str | Path, config: MatchConfig | None = None,
         resume: bool = False, progress: bool = True, name: str | None = None,
-        on_step: Callable[[int, dict], None] | None = None) -> dict:
+        on_step: Callable[[int, dict], None] | None = None, shift: int | None = None) -> dict:
     """Fit a chain to the pair and write ``preset.json``, ``history.csv``, ``metrics.json``,
     ``render.wav`` (and ``checkpoint.pt``) to ``out_dir``. Returns the metrics dict.
 
     dry: (T,) or (C, T); wet: (2, T) (mono is duplicated with a warning), both at 44.1 kHz.
     ``resume`` continues from ``out_dir/checkpoint.pt``; without it a directory holding a run
-    is refused. ``on_step(step, terms)`` is called after every step.
+    is refused. ``on_step(step, terms)`` is called after every step. ``shift``: align the dry
+    by this many samples (e.g. MedleyDB's published shifts) instead of by cross-correlation.
     """
     config = config if config is not None else MatchConfig()
     out = Path(out_dir)
@@ -201,14 +209,14 @@ def fit(dry: np.ndarray, wet: np.ndarray, out_dir: str | Path, config: MatchConf
                          "continue it, or choose another output directory")
     prepare_output_dir(out)
     with folder_lock(out, f"diffvox match into {out}"):
-        return _fit(dry, wet, out, config, resume, progress, name, on_step)
+        return _fit(dry, wet, out, config, resume, progress, name, on_step, shift)
 
 
 def _fit(dry, wet, out: Path, config: MatchConfig, resume: bool, progress: bool, name: str | None,
-         on_step) -> dict:
+         on_step, shift: int | None) -> dict:
     ckpt_path = out / CHECKPOINT
     audio = audio_digest(dry, wet)
-    pair = prepare_pair(dry, wet, config.lufs)
+    pair = prepare_pair(dry, wet, config.lufs, shift=shift)
     chunks = chunk_pair(pair.dry, pair.wet, config.chunk_seconds, config.overlap_seconds)
     device = torch.device(config.device)
     dry_chunks = torch.from_numpy(chunks.dry).to(device)
@@ -294,6 +302,8 @@ def _fit(dry, wet, out: Path, config: MatchConfig, resume: bool, progress: bool,
                       stacklevel=2)
     else:
         checkpoint(config.steps)
+        if config.keep == "final":  # the parameters after the last update, as the original evaluates
+            best_state, best_step, best_loss = _copy_params(model), config.steps, None
     return finalise(model, best_state, best_step, best_loss, pair, out, config,
                     name or out.name, stopped_early)
 
@@ -331,7 +341,7 @@ def nonfinite_gradient(model: torch.nn.Module) -> str | None:
     return f"non-finite gradient of {', '.join(bad)}" if bad else None
 
 
-def finalise(model: DiffVox, best_state: dict, best_step: int, best_loss: float, pair: Pair,
+def finalise(model: DiffVox, best_state: dict, best_step: int, best_loss: float | None, pair: Pair,
              out: Path, config: MatchConfig, name: str, stopped_early: dict | None = None) -> dict:
     """Write the best preset, its render of the whole dry track, and the metrics."""
     model.load_state_dict(best_state)

@@ -37,6 +37,7 @@ class VocalPair:
     instrument: str
     raw_path: Path
     stem_path: Path
+    shift: int | None = None  # the published alignment (samples; positive: dry delayed), if any
 
     @property
     def name(self) -> str:
@@ -81,6 +82,54 @@ def find_pairs(roots: list[str | Path]) -> list[VocalPair]:
     return sorted(pairs, key=lambda p: p.name)
 
 
+def published_relative_paths(info: dict) -> list[tuple[Path, Path, int]]:
+    """(dry, wet, shift) of the paper's pairs, paths relative to a MedleyDB audio folder
+    (``<Track>/<Track>_RAW/<file>`` and ``<Track>/<Track>_STEMS/<file>``), from the published
+    ``medleydb/info.json``."""
+    shifts = info.get("alignment_shifts") or [0] * len(info["dry_files"])
+    return [(Path(*Path(dry).parts[-3:]), Path(*Path(wet).parts[-3:]), int(shift))
+            for dry, wet, shift in zip(info["dry_files"], info["wet_files"], shifts)]
+
+
+def published_pairs(roots: list[str | Path], info: dict | None = None) -> list[VocalPair]:
+    """The paper's pairs, in the published order, found under ``roots`` (the first root that
+    holds a file wins) with their published alignment shifts. A missing file is named."""
+    if info is None:
+        from ..presets import presets_root
+
+        path = presets_root() / "medleydb" / "info.json"
+        if not path.is_file():
+            raise FileNotFoundError(f"no {path} (run `make data` or set DIFFVOX_PRESETS)")
+        info = json.loads(path.read_text())
+    roots = [Path(r) for r in roots]
+    for root in roots:
+        if not root.is_dir():
+            raise FileNotFoundError(f"no MedleyDB folder at {root}")
+
+    def find(relative: Path) -> Path:
+        for root in roots:
+            if (root / relative).is_file():
+                return root / relative
+        raise FileNotFoundError(f"{relative} (a published pair's file) is under none of "
+                                f"{', '.join(map(str, roots))}")
+
+    pairs = []
+    for dry, wet, shift in published_relative_paths(info):
+        track = dry.parts[0]
+        stem = wet.stem.removeprefix(f"{track}_")
+        pairs.append(VocalPair(track, stem, "", find(dry), find(wet), shift))
+    return pairs
+
+
+def relative_to_root(path: Path, roots: list[str | Path]) -> Path:
+    for root in map(Path, roots):
+        try:
+            return path.relative_to(root)
+        except ValueError:
+            continue
+    return path
+
+
 def side_peak_db(audio: np.ndarray) -> float:
     """Peak of the original's side channel ``0.707 (L / max(L) - R / max(R))`` in dB, with max
     the plain (signed) maximum as the original computes it; -inf for mono (1, T). A channel
@@ -115,14 +164,26 @@ def parse_shard(spec: str) -> tuple[int, int]:
     return i, n
 
 
+def select_pairs(roots: list[str | Path], how: str = "published") -> list[VocalPair]:
+    """``published``: the paper's 70 pairs (:func:`published_pairs`); ``rule``: the original's
+    selection rule on the tracks' metadata (:func:`find_pairs`)."""
+    if how == "published":
+        return published_pairs(roots)
+    if how == "rule":
+        return find_pairs(roots)
+    raise ValueError(f"--pairs takes published or rule, got {how!r}")
+
+
 def run_medleydb(roots: list[str | Path], out: str | Path, config: MatchConfig | None = None,
-                 shard: tuple[int, int] = (1, 1), progress: bool = True) -> pd.DataFrame:
-    """Match this shard's pairs (the i-th of every n, by name) into ``out/<pair>/``, skipping
-    finished ones, then write the summary of every finished pair in ``out``."""
+                 shard: tuple[int, int] = (1, 1), progress: bool = True,
+                 pairs: str = "published") -> pd.DataFrame:
+    """Match this shard's pairs (the i-th of every n) into ``out/<pair>/``, skipping finished
+    ones, then write the summary of every finished pair in ``out``."""
     out = prepare_output_dir(out)
     config = config if config is not None else MatchConfig()
     i, n = shard
-    pairs = find_pairs(roots)
+    how = pairs
+    pairs = select_pairs(roots, how)
     mine = pairs[i - 1 :: n]
     for pair in tqdm(mine, desc=f"MedleyDB shard {i}/{n}", unit="pair", disable=not progress):
         folder = out / pair.name
@@ -131,20 +192,20 @@ def run_medleydb(roots: list[str | Path], out: str | Path, config: MatchConfig |
         try:
             raw, stem = read_audio(pair.raw_path), read_audio(pair.stem_path)
             side = side_peak_db(raw)
-            if side > SIDE_THRESHOLD_DB:
+            if how == "rule" and side > SIDE_THRESHOLD_DB:
                 raise ValueError(f"the raw track's side channel peaks at {side:.1f} dB (above "
                                  f"{SIDE_THRESHOLD_DB:g} dB)")
             fit(raw, stem, folder, config, resume=folder.exists(), progress=progress,
-                name=pair.name)
+                name=pair.name, shift=pair.shift)
         except OutputConflict:  # another run's folder or checkpoint: not a property of the audio
             raise
         except ValueError as err:  # unusable audio: recorded, and the other pairs go on
             warnings.warn(f"{pair.name}: skipped: {err}", stacklevel=2)
             write_text_atomic(folder / "skipped.json", json.dumps({"reason": str(err)}) + "\n")
-    return write_summary(out, pairs)
+    return write_summary(out, pairs, config.variant)
 
 
-def write_summary(out: Path, pairs: list[VocalPair]) -> pd.DataFrame:
+def write_summary(out: Path, pairs: list[VocalPair], variant: str = "full") -> pd.DataFrame:
     """``summary.csv`` (per finished pair) and ``table.csv`` (the paper's mean table)."""
     rows = []
     for pair in pairs:
@@ -152,12 +213,12 @@ def write_summary(out: Path, pairs: list[VocalPair]) -> pd.DataFrame:
         if metrics_file.exists():
             m = json.loads(metrics_file.read_text())
             rows.append({"pair": pair.name, "track": pair.track, "stem": pair.stem,
-                         "instrument": pair.instrument,
+                         "instrument": pair.instrument, "variant": variant,
                          **{f"no_processing_{k}": m["no_processing"][k] for k in METRICS},
                          **{f"fitted_{k}": m["fitted"][k] for k in METRICS},
                          **{f"fitted_exact_{k}": (m.get("fitted_exact") or {}).get(k, float("nan"))
                             for k in METRICS}})
-    summary = pd.DataFrame(rows, columns=["pair", "track", "stem", "instrument",
+    summary = pd.DataFrame(rows, columns=["pair", "track", "stem", "instrument", "variant",
                                           *[f"{w}_{k}" for w in ("no_processing", "fitted", "fitted_exact")
                                             for k in METRICS]])
     write_text_atomic(out / "summary.csv", summary.to_csv(index=False))
@@ -165,10 +226,22 @@ def write_summary(out: Path, pairs: list[VocalPair]) -> pd.DataFrame:
     return summary
 
 
+#: the row label of each variant's fitted presets in the paper's table
+VARIANT_LABELS = {"full": "DiffVox", "no-reverb": "w/o FDN", "no-delay": "w/o DLY",
+                  "no-spatial": "w/o DLY&FDN", "exact-delay-grad": "exact delay gradient"}
+
+
 def mean_table(summary: pd.DataFrame) -> pd.DataFrame:
-    """Rows "No processing", "DiffVox" and "w/o Approx." (the fitted presets rendered by the
-    exact chain, as the paper's row), columns the four metrics: means over pairs."""
-    rows = [("No processing", "no_processing"), ("DiffVox", "fitted"), ("w/o Approx.", "fitted_exact")]
+    """Rows "No processing", the variant's label ("DiffVox" for the full chain, "w/o FDN", ...)
+    and, for the full chain, "w/o Approx." (its presets rendered by the exact chain, as the
+    paper's row); columns the four metrics: means over pairs."""
+    variants = set(summary["variant"]) if "variant" in summary and len(summary) else {"full"}
+    if len(variants) > 1:
+        raise ValueError(f"the summary mixes variants ({', '.join(sorted(variants))}); one run folder per variant")
+    variant = variants.pop()
+    rows = [("No processing", "no_processing"), (VARIANT_LABELS[variant], "fitted")]
+    if variant == "full":
+        rows.append(("w/o Approx.", "fitted_exact"))
     return pd.DataFrame({label: [summary[f"{prefix}_{k}"].mean() for k in METRICS]
                          for label, prefix in rows if f"{prefix}_{METRICS[0]}" in summary},
                         index=list(METRICS)).T

@@ -21,12 +21,19 @@ def align(dry: np.ndarray, wet: np.ndarray) -> tuple[np.ndarray, int]:
     ref = np.asarray(wet, np.float64).reshape(-1, np.shape(wet)[-1]).mean(axis=0)
     corr = scipy.signal.correlate(ref, np.asarray(dry, np.float64), mode="full", method="fft")
     shift = int(np.argmax(corr)) - (len(dry) - 1)
+    return apply_shift(dry, shift), shift
+
+
+def apply_shift(dry: np.ndarray, shift: int) -> np.ndarray:
+    """``dry`` (T,) delayed by ``shift`` samples (advanced when negative), zero-filled."""
     out = np.zeros_like(dry)
+    if abs(shift) >= len(dry):
+        return out
     if shift >= 0:
         out[shift:] = dry[: len(dry) - shift]
     else:
         out[:shift] = dry[-shift:]
-    return out, shift
+    return out
 
 
 def normalise_loudness(audio: np.ndarray, lufs: float = -18.0, sr: int = SR) -> np.ndarray:
