@@ -53,6 +53,7 @@ nbval-refs: venv data
 
 ## book: the Jupyter Book, every notebook executed, warnings are errors
 book: venv data
+	$(PY) scripts/fetch_mathjax.py
 	$(VENV)/bin/jupyter-book build . --warningiserror --keep-going
 	$(MAKE) check-book
 	@echo "open _build/html/index.html"

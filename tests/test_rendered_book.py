@@ -59,3 +59,12 @@ def test_chapter_renders(chapter):
         assert bad not in main, f"{chapter} shows {bad!r}"
     if EXPECTED[chapter][0] and chapter not in ("intro",):
         assert "Fig." in main or "Figure" in main, f"{chapter}: figures have no numbered caption"
+    for figure in re.findall(r"<figure\b.*?</figure>", main, flags=re.S):  # every figure is captioned
+        assert "<figcaption" in figure, f"{chapter}: a figure without a caption"
+    # nothing is loaded from the network: scripts, styles and fonts come with the book
+    remote = re.findall(r'<script\b[^>]*\bsrc="((?:https?:)?//[^"]+)"', dom) + [
+        href for tag in re.findall(r'<link\b[^>]*rel="stylesheet"[^>]*>', dom)
+        for href in re.findall(r'href="((?:https?:)?//[^"]+)"', tag)]
+    assert not remote, f"{chapter} loads {remote} from the network"
+    if 'class="math notranslate' in main:  # math typeset by the MathJax served with the book
+        assert "<mjx-container" in main, f"{chapter}: its math was not typeset (MathJax did not load)"
