@@ -15,7 +15,6 @@ from hypothesis import strategies as st
 
 from diffvox.chain import DiffVox
 from diffvox.cli import main
-from diffvox.functional.fdn import gamma_max
 from diffvox.preset_values import entries_of
 from diffvox.presets import FORMAT, Preset, load_dataset
 
