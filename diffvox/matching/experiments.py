@@ -94,7 +94,10 @@ def run(row: int, variant: str = "full", mode: Mode | None = None, progress: boo
     """Fit ``variant`` to the demo vocal rendered with ``medleydb:row`` (cached)."""
     mode = mode if mode is not None else current_mode()
     config = MatchConfig(**{**asdict(mode.config), "variant": variant})
-    settings = json.dumps({"seconds": mode.seconds, **asdict(config)}, sort_keys=True)
+    recorded = asdict(config)
+    if recorded["keep"] == "best":  # a setting added later enters the key only off its default,
+        del recorded["keep"]        # so runs recorded before it keep their folders
+    settings = json.dumps({"seconds": mode.seconds, **recorded}, sort_keys=True)
     key = hashlib.sha256(settings.encode()).hexdigest()[:10]  # a changed setting is a new run
     folder = runs_dir() / f"{mode.name}-{key}" / f"medleydb{row:02d}_{variant}"
     target = load_dataset("medleydb").preset(row)
