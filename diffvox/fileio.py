@@ -59,13 +59,19 @@ def check_output_file(path: str | Path, overwrite: bool = False) -> Path:
     folder = _nearest_existing(path.parent)
     if not folder.is_dir():
         raise ValueError(f"cannot write {path}: {folder} is a file, not a folder")
-    try:  # os.access says yes to root even on a read-only file system: try it
-        fd, probe = tempfile.mkstemp(dir=folder, prefix=".diffvox-write-test.")
-        os.close(fd)
-        os.unlink(probe)
+    try:
+        _probe_write(folder)
     except OSError:
         raise ValueError(f"cannot write {path}: the folder {folder} is not writable") from None
     return path
+
+
+def _probe_write(folder: Path) -> None:
+    """Create and delete a file in ``folder`` (os.access says yes to root even on a read-only
+    file system); raises OSError when that fails."""
+    fd, probe = tempfile.mkstemp(dir=folder, prefix=".diffvox-write-test.")
+    os.close(fd)
+    os.unlink(probe)
 
 
 def prepare_output_dir(path: str | Path) -> Path:
@@ -76,9 +82,7 @@ def prepare_output_dir(path: str | Path) -> Path:
         raise ValueError(f"the output folder {path} is an existing file; give a folder name")
     try:
         path.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=path, prefix=".diffvox-write-test.")
-        os.close(fd)
-        os.unlink(probe)
+        _probe_write(path)
     except OSError as err:
         raise ValueError(f"cannot write in the output folder {path}: {err.strerror or err}") from None
     return path

@@ -10,16 +10,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from .contract import Entry, Section, path_text, walk
+from .contract import Entry, path_text, walk
 
 #: values agreeing to this relative tolerance are the same (float32 logits decode to values
 #: that agree with their float64 copies to about 1e-7)
 RTOL, ATOL = 1e-6, 1e-9
-
-
-def entries_of(model) -> tuple[list[Entry], list[Section]]:
-    """The fields of a chain (:func:`diffvox.contract.walk`)."""
-    return walk(model)
 
 
 def _json(value: Any) -> Any:
@@ -32,7 +27,8 @@ def _json(value: Any) -> Any:
     return value
 
 
-def _get(obj: Any, path: tuple) -> Any:
+def value_at(obj: Any, path: tuple) -> Any:
+    """The value at ``path`` in a nested dict/list (``obj`` for an empty path), or None."""
     for part in path:
         if isinstance(part, int):
             if not isinstance(obj, list) or part >= len(obj):
@@ -59,7 +55,7 @@ def decode(model, logits: dict[str, np.ndarray]) -> dict:
     """Nested dict of the physical values of ``logits`` ({published key: array}) for ``model``'s
     effects, derived fields included (those that overflow, such as the time of a coefficient of
     1e-300, are left out); computed in float64."""
-    entries, sections = entries_of(model)
+    _, sections = walk(model)
     out: dict = {}
     for section in sections:
         values = {}
@@ -75,7 +71,8 @@ def decode(model, logits: dict[str, np.ndarray]) -> dict:
     return out
 
 
-def _same(a: Any, b: Any) -> bool:
+def same_value(a: Any, b: Any) -> bool:
+    """Equal strings, or numbers/arrays of one shape equal to RTOL, ATOL."""
     if isinstance(a, str) or isinstance(b, str):
         return a == b
     try:
@@ -109,11 +106,11 @@ def encode(model, data: dict) -> dict[str, np.ndarray | None]:
     effects, from the physical values in ``data``. A one-line ValueError for a value that is not
     finite, has the wrong shape, lies outside its range, or disagrees with a derived field."""
     _finite(data)
-    entries, sections = entries_of(model)
+    entries, sections = walk(model)
     out: dict[str, np.ndarray | None] = {}
     for section in sections:
         where = path_text(section.path) or "the preset"
-        obj = _get(data, section.path) if section.path else data
+        obj = value_at(data, section.path)
         if section.path and obj is None:
             out.update({e.key: None for e in section.entries})
             continue
@@ -143,7 +140,7 @@ def encode(model, data: dict) -> dict[str, np.ndarray | None]:
             if derived.name not in obj or (derived.replaces and derived.replaces not in values):
                 continue
             expected = _json(derived.of(values))
-            if not _same(obj[derived.name], expected):
+            if not same_value(obj[derived.name], expected):
                 field = path_text(section.path + (derived.name,))
                 if derived.replaces:
                     source = path_text(section.path + (derived.replaces,))
@@ -187,10 +184,10 @@ def _inside(valid, array: np.ndarray) -> np.ndarray:
 
 def describe(model, values: dict) -> list[str]:
     """One line per effect of ``values`` (as :func:`decode` gives them), fields with units."""
-    _, sections = entries_of(model)
+    _, sections = walk(model)
     lines = []
     for section in sections:
-        obj = _get(values, section.path) if section.path else values
+        obj = value_at(values, section.path)
         if obj is None:
             continue
         parts = []

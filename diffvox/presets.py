@@ -22,7 +22,8 @@ import torch
 
 from .chain import DiffVox
 from .fileio import write_text_atomic
-from .preset_values import RTOL, decode, encode, entries_of
+from .contract import walk
+from .preset_values import decode, encode, same_value, value_at
 
 DATASETS = ("internal", "medleydb")
 FORMAT = "diffvox-preset/1"
@@ -74,7 +75,7 @@ class Layout:
     def of_chain(cls, model: DiffVox) -> "Layout":
         """The keys and shapes of ``model``'s effects in the published order (a variant of the
         chain leaves out the keys of the effects it does not have)."""
-        entries, _ = entries_of(model)
+        entries, _ = walk(model)
         return cls(tuple(e.key for e in entries), tuple(tuple(e.parameter.shape) for e in entries))
 
 
@@ -99,7 +100,7 @@ class Preset:
         model = model if model is not None else DiffVox(**{**self.chain, **kwargs})
         values = self.layout.split(self.logits)
         with torch.no_grad():
-            for entry in entries_of(model)[0]:
+            for entry in walk(model)[0]:
                 if entry.key in values:  # else: a key the preset's layout leaves out
                     param = entry.parameter
                     param.copy_(torch.as_tensor(values[entry.key], dtype=param.dtype).reshape(param.shape))
@@ -110,7 +111,7 @@ class Preset:
                    name: str = "preset") -> "Preset":
         """The preset of ``model``'s current parameters (layout: :meth:`Layout.of_chain`)."""
         layout = layout if layout is not None else Layout.of_chain(model)
-        params = {e.key: e.parameter for e in entries_of(model)[0]}
+        params = {e.key: e.parameter for e in walk(model)[0]}
         values = {k: params[k].detach().cpu().double().numpy().reshape(s)
                   for k, s in zip(layout.keys, layout.shapes)}
         chain = {k: False for k in ("delay", "reverb") if getattr(model, k) is None}
@@ -174,7 +175,7 @@ class Preset:
                                  f"false}}) but the file has a \"{effect}\" entry")
         physical = encode(model, data)
         stored = cls._stored_logits(data, layout)
-        entries, _ = entries_of(model)
+        entries, _ = walk(model)
         missing = [e.where() for e in entries if physical[e.key] is None]
         if stored is None and missing:
             raise ValueError(f"preset field {missing[0]} is missing"
@@ -187,9 +188,7 @@ class Preset:
                 given = physical[e.key]
                 if given is None:
                     continue
-                file_value = np.asarray(_lookup(data, e.path), dtype=np.float64)
-                if not np.allclose(file_value, np.asarray(_lookup(from_logits, e.path)), rtol=RTOL,
-                                   atol=1e-9):
+                if not same_value(value_at(data, e.path), value_at(from_logits, e.path)):
                     moved.append(e.where())
                     values[e.key] = given
             if moved:
@@ -226,12 +225,6 @@ class Preset:
         except (OSError, json.JSONDecodeError) as err:
             raise ValueError(f"cannot read preset {path}: {err}") from None
         return cls.from_json(data)
-
-
-def _lookup(obj, path: tuple):
-    for part in path:
-        obj = obj[part]
-    return obj
 
 
 @dataclass

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from diffvox.chain import DiffVox
 from diffvox.cli import main
-from diffvox.preset_values import entries_of
+from diffvox.contract import walk
 from diffvox.presets import FORMAT, Preset, load_dataset
 
 
@@ -150,7 +150,7 @@ def test_variant_files_cannot_hold_the_effects_they_leave_out(medleydb):
 
 def _random_values(draw) -> dict:
     """Valid physical values for every field of the full chain, drawn field by field."""
-    entries, _ = entries_of(DiffVox())
+    entries, _ = walk(DiffVox())
     values: dict = {}
     for entry in entries:
         field, shape = entry.field, tuple(entry.field.to_value(

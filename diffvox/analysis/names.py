@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..chain import DiffVox
-from ..preset_values import entries_of
+from ..contract import walk
 from ..presets import Layout
 
 EFFECTS = ("PK1", "PK2", "LS", "HS", "LP", "HP", "COMP", "DLY", "FDN", "SEND", "PAN")
@@ -14,7 +14,7 @@ EFFECTS = ("PK1", "PK2", "LS", "HS", "LP", "HP", "COMP", "DLY", "FDN", "SEND", "
 def parameter_table(layout: Layout | None = None, mask: np.ndarray | None = None) -> list[dict]:
     """One dict per dimension (all 151, or the masked ones): ``name``, ``group`` (the stored
     parameter it belongs to), ``effect`` and ``index`` in the full row."""
-    by_key = {e.key: e for e in entries_of(DiffVox())[0]}
+    by_key = {e.key: e for e in walk(DiffVox())[0]}
     keys = layout.keys if layout is not None else tuple(by_key)
     rows = []
     for key in keys:
