@@ -12,7 +12,7 @@ import yaml
 
 from diffvox.audio import demo_vocal
 from diffvox.cli import main
-from diffvox.matching.medleydb import (find_pairs, parse_shard, run_medleydb, side_peak_db,
+from diffvox.matching.medleydb import (combined_table, find_pairs, parse_shard, run_medleydb, side_peak_db,
                                        side_to_mid_db)
 from diffvox.presets import load_dataset, presets_root
 
@@ -106,6 +106,17 @@ def test_table_rows_are_labelled_by_variant(fake_medleydb, tmp_path):
     table = pd.read_csv(out / "table.csv", index_col=0)
     assert list(table.index) == ["No processing", "w/o DLY"]
     assert set(pd.read_csv(out / "summary.csv")["variant"]) == {"no-delay"}
+    # the ablation chapter's table from one run folder per variant
+    full = tmp_path / "full"
+    full.mkdir()
+    full_table = table.rename(index={"w/o DLY": "DiffVox"}) * 0.5
+    full_table.loc["w/o Approx."] = full_table.loc["DiffVox"] * 1.1
+    full_table.to_csv(full / "table.csv")
+    combined = combined_table(tmp_path)
+    assert list(combined.index) == ["No processing", "DiffVox", "w/o Approx.", "w/o DLY"]
+    np.testing.assert_allclose(combined.loc["w/o DLY"], table.loc["w/o DLY"])
+    np.testing.assert_allclose(combined.loc["No processing"], full_table.loc["No processing"])
+    pd.testing.assert_frame_equal(combined_table(out), table)
 
 
 def test_bad_shard_and_root(tmp_path):

@@ -245,3 +245,20 @@ def mean_table(summary: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({label: [summary[f"{prefix}_{k}"].mean() for k in METRICS]
                          for label, prefix in rows if f"{prefix}_{METRICS[0]}" in summary},
                         index=list(METRICS)).T
+
+
+def combined_table(root: str | Path) -> pd.DataFrame:
+    """The paper's MedleyDB table from ``root/table.csv`` (one run), or from the runs in
+    ``root``'s subfolders (one per variant, e.g. ``runs/full``, ``runs/no-delay``): "No
+    processing" once (from the full run when there is one), then every variant's rows in the
+    paper's order."""
+    root = Path(root)
+    if (root / "table.csv").is_file():
+        return pd.read_csv(root / "table.csv", index_col=0)
+    tables = [pd.read_csv(t, index_col=0) for t in sorted(root.glob("*/table.csv"))]
+    if not tables:
+        raise FileNotFoundError(f"no table.csv in {root} or its subfolders (run `diffvox medleydb`)")
+    order = ["DiffVox", "w/o Approx.", *[v for v in VARIANT_LABELS.values() if v != "DiffVox"]]
+    first = next((t for t in tables if "DiffVox" in t.index), tables[0])
+    rows = {label: t.loc[label] for t in tables for label in t.index if label != "No processing"}
+    return pd.DataFrame([first.loc["No processing"], *[rows[k] for k in order if k in rows]])
