@@ -68,11 +68,11 @@ def orthogonality_error(matrix) -> str | None:
     if u.ndim != 2 or u.shape[0] != u.shape[1]:
         return f"it must be a square matrix, got shape {u.shape}"
     deviation = np.abs(u @ u.T - np.eye(len(u))).max()
-    if deviation > 1e-6:
+    if deviation > 1e-4:  # files written from float32 parameters are orthogonal to about 1e-6
         return f"it is not orthogonal (max |U U^T - I| = {deviation:.2g})"
     if np.linalg.det(u) < 0:
         return "its determinant is -1; expm(T - T^T) has determinant +1"
     back = orthogonal(orthogonal_logits(u)).numpy()
-    if np.abs(back - u).max() > 1e-6:
+    if np.abs(back - u).max() > 1e-4:
         return "it has an eigenvalue at -1 that its logarithm cannot represent"
     return None

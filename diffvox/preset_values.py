@@ -12,9 +12,10 @@ import torch
 
 from .contract import Entry, path_text, walk
 
-#: values agreeing to this relative tolerance are the same (float32 logits decode to values
-#: that agree with their float64 copies to about 1e-7)
-RTOL, ATOL = 1e-6, 1e-9
+#: values agreeing to these tolerances are the same: files written from float32 parameters
+#: (older diffvox, or a chain's float32 values) agree with the float64 decoding to about 1e-7
+#: relative, and entries of the FDN matrix to about 1e-7 absolute
+RTOL, ATOL = 1e-6, 1e-6
 
 
 def _json(value: Any) -> Any:
