@@ -3,6 +3,7 @@ audio players, and no page shows a traceback or a stderr block. Runs when DIFFVO
 points at a build (``make book`` does this after building); skipped otherwise."""
 from __future__ import annotations
 
+import html
 import os
 import re
 import shutil
@@ -19,6 +20,8 @@ EXPECTED = {
     "correlations": (1, 0, 2), "pca": (3, 5, 3), "preset_generation": (0, 4, 2),
     "reproduce": (0, 0, 0), "references": (0, 0, 0),
 }
+
+OUTPUT_WIDTH = 78  # characters of a printed line that the page shows without scrolling
 
 pytestmark = pytest.mark.skipif(not HTML, reason="set DIFFVOX_BOOK_HTML to a built book (make book)")
 
@@ -66,5 +69,11 @@ def test_chapter_renders(chapter):
         href for tag in re.findall(r'<link\b[^>]*rel="stylesheet"[^>]*>', dom)
         for href in re.findall(r'href="((?:https?:)?//[^"]+)"', tag)]
     assert not remote, f"{chapter} loads {remote} from the network"
+    for part in main.split('<div class="cell_output')[1:]:  # printed results fit the page's width
+        part = part.split('<div class="cell_input')[0].split('<div class="cell docutils')[0]
+        for pre in re.findall(r"<pre>(.*?)</pre>", part, flags=re.S):
+            long = [line for line in html.unescape(re.sub(r"<[^>]+>", "", pre)).splitlines()
+                    if len(line) > OUTPUT_WIDTH]
+            assert not long, f"{chapter}: a printed line is cut off at the page's edge: {long[0][:60]}..."
     if 'class="math notranslate' in main:  # math typeset by the MathJax served with the book
         assert "<mjx-container" in main, f"{chapter}: its math was not typeset (MathJax did not load)"
