@@ -21,7 +21,7 @@ EXPECTED = {
     "reproduce": (0, 0, 0), "references": (0, 0, 0),
 }
 
-OUTPUT_WIDTH = 78  # characters of a printed line that the page shows without scrolling
+OUTPUT_WIDTH = 68  # characters of a printed line that the page shows without scrolling (1200 px)
 
 pytestmark = pytest.mark.skipif(not HTML, reason="set DIFFVOX_BOOK_HTML to a built book (make book)")
 
