@@ -2,13 +2,41 @@
 from __future__ import annotations
 
 import torch
-import torchcomp
+from torchcomp.core import CompressorFunction
 
 from ..filters import one_pole
 from .convolution import causal_fft_conv
 
 MAX_LOOKAHEAD_MS = 15.0
 PRE_MS = 1.0  # the lookahead kernel also spans 1 ms before the sample
+
+
+class _GainSmoothing(CompressorFunction):
+    """torchcomp's attack/release smoothing (its numba forward and its backward through
+    torchlpc), saving its tensors for the backward pass only. torchcomp also keeps them for
+    forward-mode AD, which ties the output to its own graph node: a reference cycle that Python
+    never frees, leaking every call's (B, T) tensors (the full-size CPU fit grew to 23 GB)."""
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        x, zi, at, rt = inputs
+        y, at_mask = output
+        ctx.mark_non_differentiable(at_mask)
+        ctx.save_for_backward(x, y, zi, at, rt, at_mask)
+
+
+def smooth_gain(gain: torch.Tensor, attack: torch.Tensor, release: torch.Tensor) -> torch.Tensor:
+    """``g[n] = (1 - c) g[n-1] + c f[n]`` from ``g[-1] = 1``, ``c`` = attack where ``f < g`` else
+    release. gain f (B, T) linear, attack/release (B,) in (0, 1) -> (B, T)."""
+    return _GainSmoothing.apply(gain, gain.new_ones(gain.shape[0]), attack, release)[0]
+
+
+def static_gain_db(level_db: torch.Tensor, cmp_th, cmp_ratio, exp_th, exp_ratio) -> torch.Tensor:
+    """The gain computer in dB: ``min(0, (1 - 1/CR)(CT - L), (1 - 1/ER)(ET - L))``. level_db
+    (B, T) or (T,); parameters broadcast against it (use (B, 1) for a batch)."""
+    comp = (1 - 1 / cmp_ratio) * (cmp_th - level_db)
+    exp = (1 - 1 / exp_ratio) * (exp_th - level_db)
+    return torch.minimum(comp, exp).clamp_max(0)
 
 
 def rms_envelope(x: torch.Tensor, avg_coef: torch.Tensor) -> torch.Tensor:
@@ -48,15 +76,14 @@ def compressor_expander(x, cmp_th, cmp_ratio, exp_th, exp_ratio, attack, release
     x: (B, T) mono; every parameter (B,) (thresholds and make-up in dB, ratios, attack/release and
     averaging as smoothing coefficients in (0, 1), lookahead in ms). Returns (B, T).
     """
-    rms = rms_envelope(x, avg_coef)
-    gain = torchcomp.compexp_gain(rms, cmp_th, cmp_ratio, exp_th, exp_ratio, attack, release)
-    gain = apply_lookahead(gain, lookahead_ms, sr)
+    level_db = 20 * torch.log10(rms_envelope(x, avg_coef))
+    col = lambda p: p.unsqueeze(-1)  # noqa: E731
+    target = 10 ** (static_gain_db(level_db, col(cmp_th), col(cmp_ratio), col(exp_th), col(exp_ratio)) / 20)
+    gain = apply_lookahead(smooth_gain(target, attack, release), lookahead_ms, sr)
     return x * gain * (10 ** (make_up_db / 20)).unsqueeze(-1)
 
 
 def static_curve(level_db: torch.Tensor, cmp_th, cmp_ratio, exp_th, exp_ratio) -> torch.Tensor:
     """Steady-state output level (dB) for an input level (dB), before make-up gain."""
-    comp = (1 - 1 / cmp_ratio) * (cmp_th - level_db)
-    exp = (1 - 1 / exp_ratio) * (exp_th - level_db)
-    return level_db + torch.minimum(comp, exp).clamp_max(0)
+    return level_db + static_gain_db(level_db, cmp_th, cmp_ratio, exp_th, exp_ratio)
 
