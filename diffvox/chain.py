@@ -37,11 +37,14 @@ class DiffVox(nn.Module):
         self.reverb = FDNReverb(sr) if reverb else None
         self.send = nn.Parameter(torch.tensor([-3.0])) if delay and reverb else None
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, 1, T) -> (B, 2, T): EQ and compressor, then everything after them as one response
-        (:meth:`tail_kernel`); the same values as :meth:`stages`'s ``wet``, faster."""
+    def forward(self, x: torch.Tensor, start: int = 0) -> torch.Tensor:
+        """(B, 1, T) -> (B, 2, T - start): EQ and compressor, then everything after them as one
+        response (:meth:`tail_kernel`); the same values as :meth:`stages`'s ``wet[..., start:]``,
+        faster. ``start``: the first output sample wanted (a fit's loss skips the warm-up)."""
         u = self.compressor(self.eq(self._mono(x)))
-        return mono_to_stereo(u, self.tail_kernel(u.shape[-1]).to(u.dtype))
+        if not 0 <= start < u.shape[-1]:
+            raise ValueError(f"start must be in [0, {u.shape[-1]}), got {start}")
+        return mono_to_stereo(u, self.tail_kernel(u.shape[-1]).to(u.dtype), start)
 
     def tail_kernel(self, max_length: int | None = None) -> torch.Tensor:
         """(2, L): the response from the compressor's output to the chain's output (direct pan,

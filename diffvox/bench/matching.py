@@ -47,11 +47,12 @@ def time_step(batch: int = 35, chunk_seconds: float = 12.0, overlap_seconds: flo
         dry = dry[order]
         total = lambda p, t: loss_fn(p, prepared.select(order))["total"]  # noqa: E731
     else:
-        total, forward = OriginalLoss(sr).to(device), lambda x: original_forward(model, x)  # noqa: E731
+        total = OriginalLoss(sr).to(device)
+        forward = lambda x, start: original_forward(model, x)[..., start:]  # noqa: E731
 
     def step():
         optimiser.zero_grad(set_to_none=True)
-        (total(forward(dry)[..., loss_from:], wet) + model.regulariser().to(device)).backward()
+        (total(forward(dry, start=loss_from), wet) + model.regulariser().to(device)).backward()
         optimiser.step()
 
     seconds = median_time(step, device, repeat)
@@ -66,10 +67,11 @@ def time_parts(batch: int = 8, chunk_seconds: float = 12.0, overlap_seconds: flo
     """Median seconds of the step's parts, each forward+backward: the chain (gradient of a
     fixed random projection of its output) and the losses (on a fixed prediction)."""
     device, gen, dry, wet, loss_from, model = _setup(batch, chunk_seconds, overlap_seconds, device, 1, sr)
-    forward = model if implementation == "diffvox" else (lambda x: original_forward(model, x))  # noqa: E731
+    forward = model if implementation == "diffvox" else (  # noqa: E731
+        lambda x, start: original_forward(model, x)[..., start:])
     projection = torch.randn(wet.shape, generator=gen).to(device)
     with torch.no_grad():
-        pred = forward(dry)[..., loss_from:]
+        pred = forward(dry, start=loss_from)
     if implementation == "diffvox":
         loss_fn = DiffVoxLoss(sr).to(device)
         prepared = loss_fn.prepare(wet)
@@ -79,7 +81,7 @@ def time_parts(batch: int = 8, chunk_seconds: float = 12.0, overlap_seconds: flo
 
     def chain():
         model.zero_grad(set_to_none=True)
-        (forward(dry)[..., loss_from:] * projection).sum().backward()
+        (forward(dry, start=loss_from) * projection).sum().backward()
 
     def losses():
         loss(pred.clone().requires_grad_()).backward()

@@ -5,7 +5,7 @@ import torch
 from torchcomp.core import CompressorFunction
 
 from ..filters import one_pole
-from .convolution import causal_fft_conv
+from .fir import valid_fir
 
 MAX_LOOKAHEAD_MS = 15.0
 PRE_MS = 1.0  # the lookahead kernel also spans 1 ms before the sample
@@ -65,8 +65,7 @@ def apply_lookahead(gain: torch.Tensor, lookahead_ms: torch.Tensor, sr: float) -
     post = taps.shape[-1] - 1 - pre
     padded = torch.cat([gain[:, :1].expand(-1, pre), gain, gain[:, -1:].expand(-1, post)], dim=-1)
     # correlation with k == convolution with k reversed; keep the samples aligned to g's start
-    full = causal_fft_conv(padded, taps.flip(-1))
-    return full[:, taps.shape[-1] - 1 :]
+    return valid_fir(padded, taps.flip(-1))
 
 
 def compressor_expander(x, cmp_th, cmp_ratio, exp_th, exp_ratio, attack, release, avg_coef,

@@ -12,6 +12,7 @@ import torch
 
 
 from ..filters import sosfilt
+from .fft import rfft
 
 
 def echo_kernel(delay_samples: torch.Tensor, n: int) -> torch.Tensor:
@@ -57,7 +58,7 @@ def pingpong_kernels(delay_samples, feedback, gain, loop_sos, n: int, log_eta=No
         soft = surrogate_echo_kernel(delay_samples, log_eta, n)
         kernel = soft + (hard - soft).detach()
     kernel = sosfilt(loop_sos, kernel)
-    spectrum = torch.fft.rfft(kernel, n)
+    spectrum = rfft(kernel, n)
     n_echo = max(num_echoes(delay_samples, n), 1)
     k = torch.arange(1, n_echo + 1, device=spectrum.device)
     # each row's own K: echoes beyond it do not exist

@@ -8,8 +8,10 @@ computation (linear convolutions throughout; no circular wrap).
 """
 from __future__ import annotations
 
-import scipy.fft
 import torch
+
+from .convolution import causal_fft_conv
+from .fft import fft_size, rfft
 
 
 def tail_kernel(direct: torch.Tensor, delay: torch.Tensor | None = None,
@@ -25,24 +27,22 @@ def tail_kernel(direct: torch.Tensor, delay: torch.Tensor | None = None,
     length = 1 if delay is None else delay.shape[-1]
     if reverb is not None:
         length = max(length, reverb.shape[-1] + (length - 1 if send is not None else 0))
-    n_fft = scipy.fft.next_fast_len(length, real=True)
+    n_fft = fft_size(length)
     spec = direct.to(torch.complex64 if direct.dtype != torch.float64 else torch.complex128)
     spec = spec.unsqueeze(-1).expand(2, n_fft // 2 + 1)
     reverb_in = torch.ones_like(spec)
     if delay is not None:
-        delay_spec = torch.fft.rfft(delay, n_fft)
+        delay_spec = rfft(delay, n_fft)
         spec = spec + delay_spec
         if send is not None:
             reverb_in = reverb_in + send * delay_spec
     if reverb is not None:
-        spec = spec + (torch.fft.rfft(reverb, n_fft) * reverb_in.unsqueeze(0)).sum(1)
+        spec = spec + (rfft(reverb, n_fft) * reverb_in.unsqueeze(0)).sum(1)
     kernel = torch.fft.irfft(spec, n_fft)
     return kernel[..., : length if max_length is None else min(length, max_length)]
 
 
-def mono_to_stereo(u: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
-    """Causal convolution of mono u (B, T) with a (2, L) kernel: (B, 2, T), one forward FFT of u."""
-    n_time = u.shape[-1]
-    n_fft = scipy.fft.next_fast_len(n_time + kernel.shape[-1] - 1, real=True)
-    spec = torch.fft.rfft(u, n_fft).unsqueeze(1) * torch.fft.rfft(kernel, n_fft)
-    return torch.fft.irfft(spec, n_fft)[..., :n_time]
+def mono_to_stereo(u: torch.Tensor, kernel: torch.Tensor, start: int = 0) -> torch.Tensor:
+    """Causal convolution of mono u (B, T) with a (2, L) kernel: (B, 2, T - start), the output
+    from sample ``start`` on (one forward FFT of u; see :func:`.causal_fft_conv`)."""
+    return causal_fft_conv(u.unsqueeze(1), kernel, start)

@@ -258,7 +258,7 @@ def _fit(dry, wet, out: Path, config: MatchConfig, resume: bool, progress: bool,
         if stopped_early is not None:
             break
         index = torch.randperm(len(dry_chunks), generator=generator)[: config.batch].to(device)
-        pred = model(dry_chunks[index])[..., chunks.loss_from:]
+        pred = model(dry_chunks[index], start=chunks.loss_from)
         terms = loss_fn(pred, targets(index), model.regulariser().to(device))
         total = float(terms["total"].detach())
         optimiser.zero_grad(set_to_none=True)
