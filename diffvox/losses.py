@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from .functional.ldr import LDRTarget, MultiScaleLDR, ldr_rows, shift_samples
-from .functional.convolution import causal_fft_conv
+from .functional.fir import valid_fir
 from .functional.pan import to_mid_side
 from .functional.spectral import MultiResolutionDistances, SpectralTarget, spectral_targets
 
@@ -53,8 +53,7 @@ def a_weight(x: torch.Tensor, sr: int = 44100) -> torch.Tensor:
     which correlates with the taps: hence the flip before the convolution."""
     taps = a_weighting_taps(sr).flip(0).to(x.device, x.dtype)
     half = taps.shape[0] // 2
-    padded = torch.nn.functional.pad(x, (0, half))
-    return causal_fft_conv(padded, taps)[..., half:]
+    return valid_fir(torch.nn.functional.pad(x, (taps.shape[0] - 1 - half, half)), taps)
 
 
 RESOLUTIONS = tuple(zip(FFT_SIZES, HOP_SIZES))

@@ -75,3 +75,18 @@ def test_valid_fir_refuses_bad_shapes():
         valid_fir(torch.zeros(2, 5), torch.zeros(2, 6))
     with pytest.raises(ValueError, match="valid_fir takes"):
         valid_fir(torch.zeros(5), torch.zeros(2, 3))
+    with pytest.raises(ValueError, match="valid_fir takes"):
+        valid_fir(torch.zeros(2, 2, 9), torch.zeros(3, 3))
+
+
+def test_valid_fir_with_shared_taps_equals_per_row_taps():
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(2, 3, 4000, dtype=torch.float64, generator=gen)
+    taps = torch.randn(101, dtype=torch.float64, generator=gen, requires_grad=True)
+    weight = torch.randn(2, 3, 3900, dtype=torch.float64, generator=gen)
+    shared = valid_fir(x, taps)
+    per_row = valid_fir(x, taps.expand(2, 3, 101))
+    torch.testing.assert_close(shared, per_row, rtol=0, atol=1e-12)
+    g_shared, = torch.autograd.grad((shared * weight).sum(), taps)
+    g_rows, = torch.autograd.grad((per_row * weight).sum(), taps)
+    torch.testing.assert_close(g_shared, g_rows, rtol=0, atol=1e-10)

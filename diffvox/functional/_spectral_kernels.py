@@ -53,34 +53,43 @@ def distance_sums(x, mag, logmag, floor2, out):
 @numba.njit(inline="always")
 def _coef(power, target, floor2, w_sc, w_log):
     """d/d|X| of the view's weighted distances, divided by |X| (zero where the floor clamps).
-    sign(log |X| - log Y) is sign(|X| - Y): no logarithm needed."""
-    if power < floor2:
-        return np.float32(0.0)
-    m = np.float32(math.sqrt(power))
+    sign(log |X| - log Y) is sign(|X| - Y): no logarithm needed. Branch-free, so that the
+    loop over bins vectorises."""
+    m = np.float32(math.sqrt(max(power, floor2)))  # the floor only keeps 1/m finite
     inv = np.float32(1.0) / m
-    sign = np.float32(1.0) if m > target else (np.float32(-1.0) if m < target else np.float32(0.0))
-    return (w_sc * (m - target) + w_log * sign * inv) * inv
+    sign = np.float32(m > target) - np.float32(m < target)
+    return (w_sc * (m - target) + w_log * sign * inv) * inv * np.float32(power >= floor2)
 
 
 @numba.jit(**_JIT)
-def distance_grads(x, mag, floor2, w_sc, w_log, bin_scale, n_bins, grad):
+def distance_grads(x, mag, floor2, w_sc, w_log, bin_scale, grad):
     """The gradient with respect to the L and R spectra of a weighted sum of the distances.
 
     For view k (lr, sum, diff), d/d|X| = -w_sc[k] (Y - |X|) + w_log[k] sign(log |X| - log Y) / |X|
     (so w_sc = weight / (||Y - |X| || ||Y||) and w_log = weight / count give spectral convergence
     and the mean log distance); then d|X|/dX = X / |X| (zero where the floor clamps), chained
-    through L+R and L-R, times ``bin_scale[i % n_bins]``. Writes grad (B, 2, N) complex64."""
-    n_rows, n = x.shape[0], x.shape[2]
-    n_blocks = (n + _BLOCK - 1) // _BLOCK
+    through L+R and L-R, times ``bin_scale[bin]``.
+
+    x, grad: the L/R spectra and their gradient as float32 (B, 2, M, F, 2) (real and imaginary
+    parts); mag: (B, 4, M, F). Blocks of frames run in parallel; the loop over bins is SIMD.
+    """
+    n_rows, n_frames, n_bins = x.shape[0], x.shape[2], x.shape[3]
+    per_block = max(1, _BLOCK // n_bins)
+    n_blocks = (n_frames + per_block - 1) // per_block
     for task in prange(n_rows * n_blocks):
         row, blk = task // n_blocks, task % n_blocks
-        for i in range(blk * _BLOCK, min(n, (blk + 1) * _BLOCK)):
-            a, b = x[row, 0, i], x[row, 1, i]
-            c0 = _coef(_power(a), mag[row, 0, i], floor2, w_sc[0], w_log[0])
-            c1 = _coef(_power(b), mag[row, 1, i], floor2, w_sc[0], w_log[0])
-            c2 = _coef(_power(a + b), mag[row, 2, i], floor2, w_sc[1], w_log[1])
-            c3 = _coef(_power(a - b), mag[row, 3, i], floor2, w_sc[2], w_log[2])
-            scale = bin_scale[i % n_bins]
-            cross = (c2 - c3) * scale
-            grad[row, 0, i] = a * ((c0 + c2 + c3) * scale) + b * cross
-            grad[row, 1, i] = b * ((c1 + c2 + c3) * scale) + a * cross
+        for m in range(blk * per_block, min(n_frames, (blk + 1) * per_block)):
+            for k in range(n_bins):
+                ar, ai = x[row, 0, m, k, 0], x[row, 0, m, k, 1]
+                br, bi = x[row, 1, m, k, 0], x[row, 1, m, k, 1]
+                sr, si, dr, di = ar + br, ai + bi, ar - br, ai - bi
+                c0 = _coef(ar * ar + ai * ai, mag[row, 0, m, k], floor2, w_sc[0], w_log[0])
+                c1 = _coef(br * br + bi * bi, mag[row, 1, m, k], floor2, w_sc[0], w_log[0])
+                c2 = _coef(sr * sr + si * si, mag[row, 2, m, k], floor2, w_sc[1], w_log[1])
+                c3 = _coef(dr * dr + di * di, mag[row, 3, m, k], floor2, w_sc[2], w_log[2])
+                scale = bin_scale[k]
+                ca, cb, cross = (c0 + c2 + c3) * scale, (c1 + c2 + c3) * scale, (c2 - c3) * scale
+                grad[row, 0, m, k, 0] = ar * ca + br * cross
+                grad[row, 0, m, k, 1] = ai * ca + bi * cross
+                grad[row, 1, m, k, 0] = br * cb + ar * cross
+                grad[row, 1, m, k, 1] = bi * cb + ai * cross

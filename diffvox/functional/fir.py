@@ -19,7 +19,7 @@ def block_size(n_taps: int) -> int:
 
 
 def _blocks(x: torch.Tensor, n_taps: int, n_out: int, nb: int) -> torch.Tensor:
-    """(B, T) -> (B, K, nb): the overlapping blocks whose valid outputs cover ``n_out`` samples."""
+    """(R, T) -> (R, K, nb): the overlapping blocks whose valid outputs cover ``n_out`` samples."""
     hop = nb - n_taps + 1
     n_blocks = -(-n_out // hop)
     need = (n_blocks - 1) * hop + nb
@@ -27,13 +27,16 @@ def _blocks(x: torch.Tensor, n_taps: int, n_out: int, nb: int) -> torch.Tensor:
 
 
 def _valid(x: torch.Tensor, taps_spec: torch.Tensor, n_taps: int, n_out: int, nb: int):
-    """Overlap-save: ``y[m] = sum_j taps[j] x[m + N - 1 - j]``, m < n_out; also the blocks' spectra."""
+    """Overlap-save: ``y[m] = sum_j taps[j] x[m + N - 1 - j]``, m < n_out; also the blocks' spectra.
+    x (R, T); taps_spec (R, F) or (F,)."""
     spec = torch.fft.rfft(_blocks(x, n_taps, n_out, nb), nb)
     out = torch.fft.irfft(spec * taps_spec.unsqueeze(-2), nb)[..., n_taps - 1:]
     return out.reshape(x.shape[0], -1)[:, :n_out], spec
 
 
 class _ValidFIR(torch.autograd.Function):
+    """x (R, T), taps (R, N) or (N,) shared by every row -> (R, T - N + 1)."""
+
     @staticmethod
     def forward(ctx, x, taps, nb):
         n_taps, n_out = taps.shape[-1], x.shape[-1] - taps.shape[-1] + 1
@@ -57,15 +60,22 @@ class _ValidFIR(torch.autograd.Function):
             # keep only each block's valid part (the first N - 1 samples belong to the previous)
             g_blocks = F.pad(g_blocks[..., n_taps - 1:], (n_taps - 1, 0))
             cross = (torch.fft.rfft(g_blocks, nb) * spec.conj()).sum(-2)
+            if taps.dim() == 1:
+                cross = cross.sum(0)
             grad_taps = torch.fft.irfft(cross, nb)[..., :n_taps]
         return grad_x, grad_taps, None
 
 
 def valid_fir(x: torch.Tensor, taps: torch.Tensor) -> torch.Tensor:
     """``y[m] = sum_j taps[j] x[m + N - 1 - j]`` for m = 0..T-N: the outputs of the causal
-    convolution that see no sample before x[0] ("valid"). x (B, T), taps (B, N) -> (B, T - N + 1)."""
-    if x.dim() != 2 or taps.dim() != 2 or taps.shape[0] != x.shape[0]:
-        raise ValueError(f"valid_fir takes x (B, T) and taps (B, N), got {tuple(x.shape)} and {tuple(taps.shape)}")
+    convolution that see no sample before x[0] ("valid"). x (..., T); taps (N,) shared by every
+    row, or (..., N) with x's leading shape. Returns (..., T - N + 1)."""
+    if taps.dim() not in (1, x.dim()) or (taps.dim() > 1 and taps.shape[:-1] != x.shape[:-1]):
+        raise ValueError(f"valid_fir takes x (..., T) and taps (N,) or (..., N) with x's leading "
+                         f"shape, got {tuple(x.shape)} and {tuple(taps.shape)}")
     if taps.shape[-1] > x.shape[-1]:
         raise ValueError(f"valid_fir needs at least as many samples ({x.shape[-1]}) as taps ({taps.shape[-1]})")
-    return _ValidFIR.apply(x, taps, block_size(taps.shape[-1]))
+    rows = x.reshape(-1, x.shape[-1])
+    taps2 = taps if taps.dim() == 1 else taps.reshape(-1, taps.shape[-1])
+    y = _ValidFIR.apply(rows, taps2, block_size(taps.shape[-1]))
+    return y.reshape(*x.shape[:-1], y.shape[-1])

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .fft import bin_weights
 from .stft import stft, stft_adjoint
 
 MAGNITUDE_FLOOR = 1e-4  # auraloss's sqrt(clamp(|X|^2, min=1e-8))
@@ -98,26 +99,18 @@ def _sums(spec: torch.Tensor, target: SpectralTarget) -> tuple[torch.Tensor, tor
     return _per_view(sq), _per_view(lg)
 
 
-def _bin_scale(n_bins: int, device) -> torch.Tensor:
-    """The real FFT's adjoint weights: 1 at DC and Nyquist, 1/2 between (see :mod:`.stft`)."""
-    scale = torch.full((n_bins,), 0.5, device=device)
-    scale[0] = scale[-1] = 1.0
-    return scale
-
-
 def _grads(spec: torch.Tensor, target: SpectralTarget, w_sc: torch.Tensor, w_log: torch.Tensor) -> torch.Tensor:
     """(B, 2, M, F) gradient of ``sum_k w_sc[k] ||Y_k - |X_k| ||^2 / 2 + w_log[k] sum |log ratio|``
     with respect to the L/R spectra, times the real FFT's adjoint weights."""
     n_bins = spec.shape[-1]
-    scale = _bin_scale(n_bins, spec.device).to(spec.real.dtype)
+    scale = bin_weights(n_bins, spec.device, spec.real.dtype)
     if _use_kernels(spec):
         from . import _spectral_kernels as k
 
-        b = spec.shape[0]
         grad = torch.empty_like(spec)
-        k.distance_grads(spec.reshape(b, 2, -1).numpy(), target.magnitude.reshape(b, 4, -1).numpy(),
+        k.distance_grads(torch.view_as_real(spec).numpy(), target.magnitude.numpy(),
                          np.float32(MAGNITUDE_FLOOR ** 2), w_sc.numpy(), w_log.numpy(), scale.numpy(),
-                         n_bins, grad.reshape(b, 2, -1).numpy())
+                         torch.view_as_real(grad).numpy())
         return grad
     power = _power(_four(spec))
     raw = power.sqrt()

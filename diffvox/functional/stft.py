@@ -12,6 +12,8 @@ import functools
 import torch
 import torch.nn.functional as F
 
+from .fft import bin_weights
+
 
 @functools.lru_cache(maxsize=16)
 def _window(n_fft: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
@@ -47,9 +49,7 @@ def stft_adjoint(grad: torch.Tensor, n_fft: int, hop: int, length: int,
     n_frames = grad.shape[-2]
     # adjoint of the real FFT: the unnormalised inverse with the bins that stand for two halved
     if not bins_scaled:
-        scale = torch.full((grad.shape[-1],), 0.5, device=grad.device, dtype=grad.real.dtype)
-        scale[0] = scale[-1] = 1.0
-        grad = grad * scale
+        grad = grad * bin_weights(grad.shape[-1], grad.device, grad.real.dtype)
     frames = torch.fft.irfft(grad, n_fft, norm="forward")
     frames = (frames * _window(n_fft, grad.device, frames.dtype)).reshape(-1, n_frames, overlap, hop)
     # overlap-add: frame m, block q lands on block m + q of the padded signal
