@@ -120,9 +120,10 @@ def test_compiled_kernels_equal_the_tensor_path(monkeypatch):
     assert rel(g_kernel, g_tensor) < 1e-4  # float32 rounding of 1/|X| near the floor
 
 
-@pytest.mark.parametrize("mid_side", [False, True])
-def test_mldr_gradient_equals_autograd_in_float64(mid_side):
-    pred, target = _signals(torch.float64, length=60000, seed=2)
+@pytest.mark.parametrize("mid_side,length", [(False, 60000), (True, 60000), (False, 15000)])
+def test_mldr_gradient_equals_autograd_in_float64(mid_side, length):
+    """15000 samples: the long averages' shifts (20947 and 41895) reach rows further on."""
+    pred, target = _signals(torch.float64, length=length, seed=2)
     ours = mldr(pred, target, mid_side=mid_side)
     ref = autograd_mldr(pred, target, mid_side=mid_side)
     assert float(ours.detach()) == pytest.approx(float(ref.detach()), rel=1e-12)

@@ -33,9 +33,15 @@ def smooth(x, coefs, out):
 
 
 @numba.njit(inline="always")
-def _long_index(r, t, k, n_rows, n_time):
-    flat = (r * n_time + t + k) % (n_rows * n_time)
-    return flat // n_time, flat % n_time
+def _partner(r, t, k, n_rows, n_time, strict):
+    """The (row, time) that sample (r, t) meets at shift k (k may be negative): its own row in
+    ``strict`` mode, else the flattened roll's neighbouring rows past either end (no division
+    unless the partner lies in another row; the caller only asks for partners that exist)."""
+    u = t + k
+    if strict or 0 <= u < n_time:
+        return r, u
+    q = u // n_time  # floor division: rows forward or back (more than one when |k| >= T)
+    return (r + q) % n_rows, u - q * n_time
 
 
 @numba.jit(**_JIT)
@@ -48,10 +54,7 @@ def compare(short, long, t_short, t_long, k, strict, sign, sums):
         r = np.int64(row)  # signed, as the indices it is combined with
         acc = 0.0
         for t in range(stop):
-            if strict:
-                lr, lt = r, t + k
-            else:
-                lr, lt = _long_index(r, t, k, n_rows, n_time)
+            lr, lt = _partner(r, np.int64(t), k, n_rows, n_time, strict)
             d = (math.log(short[r, t]) - math.log(long[lr, lt])) - (t_short[r, t] - t_long[lr, lt])
             acc += abs(d)
             sign[r, t] = 1 if d > 0 else (-1 if d < 0 else 0)
@@ -79,11 +82,8 @@ def gradient(x, smoothed, signs, coefs, shifts, strict, weights, grad):
                     g_short = weights[s] * signs[s, r, t] / smoothed[2 * s, r, t]
                 # long term: the f sample whose shifted index lands on (r, t)
                 g_long = 0.0
-                if strict:
-                    if t >= k:
-                        g_long = -weights[s] * signs[s, r, t - k] / smoothed[2 * s + 1, r, t]
-                else:
-                    sr, st = _long_index(r, t, -k, n_rows, n_time)
+                if not strict or t >= k:
+                    sr, st = _partner(r, np.int64(t), -k, n_rows, n_time, strict)
                     g_long = -weights[s] * signs[s, sr, st] / smoothed[2 * s + 1, r, t]
                 j = 2 * s
                 adj[j] = g_short + (1.0 - coefs[j]) * adj[j]
