@@ -168,15 +168,26 @@ def test_mldr_kernels_equal_the_tensor_path(monkeypatch, strict, dtype):
     assert rel(g_kernel, g_tensor) < (1e-6 if dtype == torch.float32 else 1e-12)
 
 
-def test_prepared_target_selects_the_same_losses():
+@pytest.mark.parametrize("kernels", [True, False])
+def test_prepared_target_selects_the_same_losses(monkeypatch, kernels):
+    """A selected target (rows read in place by the kernels, copied by the tensor path), also a
+    selection of a selection, gives the values and gradients of the target's rows themselves."""
+    if not kernels:
+        monkeypatch.setattr(spectral, "_use_kernels", lambda spec: False)
+        monkeypatch.setattr(ldr, "_use_kernels", lambda x: False)
     loss = DiffVoxLoss()
     gen = torch.Generator().manual_seed(5)
-    pred, target = torch.randn(4, 2, 20000, generator=gen) * 0.1, torch.randn(4, 2, 20000, generator=gen) * 0.1
-    index = torch.tensor([2, 0, 3])
-    prepared = loss.prepare(target).select(index)
-    direct = loss(pred[index], target[index])
-    for k, v in loss(pred[index], prepared).items():
+    pred, target = torch.randn(4, 2, 30000, generator=gen) * 0.1, torch.randn(5, 2, 30000, generator=gen) * 0.1
+    index = torch.tensor([4, 0, 3, 1])
+    prepared = loss.prepare(target).select(torch.tensor([1, 2, 3, 4, 0])).select(torch.tensor([3, 4, 2, 0]))
+    pred = pred.requires_grad_()
+    direct = loss(pred, target[index])
+    selected = loss(pred, prepared)
+    for k, v in selected.items():
         assert float(v) == float(direct[k]), k
+    g_direct, = torch.autograd.grad(direct["total"], pred)
+    g_selected, = torch.autograd.grad(selected["total"], pred)
+    assert torch.equal(g_direct, g_selected)
     with pytest.raises(ValueError, match="one shape"):
         loss(pred[:2], prepared)
 

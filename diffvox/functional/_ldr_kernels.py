@@ -45,9 +45,10 @@ def _partner(r, t, k, n_rows, n_time, strict):
 
 
 @numba.jit(**_JIT)
-def compare(short, long, t_short, t_long, k, strict, sign, sums):
+def compare(short, long, t_short, t_long, t_rows, k, strict, sign, sums):
     """sign[r, t] = sign(f(x) - f(y)) and sums[r] = sum |f(x) - f(y)| over the compared samples;
-    short, long: the prediction's smoothed energies; t_short, t_long: the target's logs."""
+    short, long: the prediction's smoothed energies (R, T); t_short, t_long: the target's logs
+    (R', T), of which row t_rows[r] goes with the prediction's row r."""
     n_rows, n_time = short.shape
     stop = n_time - k if strict else n_time
     for row in prange(n_rows):
@@ -55,7 +56,7 @@ def compare(short, long, t_short, t_long, k, strict, sign, sums):
         acc = 0.0
         for t in range(stop):
             lr, lt = _partner(r, np.int64(t), k, n_rows, n_time, strict)
-            d = (math.log(short[r, t]) - math.log(long[lr, lt])) - (t_short[r, t] - t_long[lr, lt])
+            d = (math.log(short[r, t]) - math.log(long[lr, lt])) - (t_short[t_rows[r], t] - t_long[t_rows[lr], lt])
             acc += abs(d)
             sign[r, t] = 1 if d > 0 else (-1 if d < 0 else 0)
         sums[r] = acc

@@ -1,9 +1,9 @@
 """Compiled CPU kernels (numba) of the MSS distances: one pass for the values, one for the
 gradient, over the L/R spectra and the target's magnitudes of the four views (L, R, L+R, L-R).
 
-Arrays are flattened per batch row: spectra (B, 2, N) complex64 (L, R) with N = frames x bins,
-targets (B, 4, N) float32 (L, R, L+R, L-R). Work is split into blocks of ``_BLOCK`` elements so that every thread has some
-even for a batch of one. Magnitudes are ``sqrt(max(re^2 + im^2, floor^2))`` in float32, as
+Spectra are (B, 2, ...) complex64 (L, R), targets (B', 4, ...) float32 (L, R, L+R, L-R) with a
+row map (B,): the target rows of the sub-batch, read in place. Work is split into blocks of about
+``_BLOCK`` elements so that every thread has some even for a batch of one. Magnitudes are ``sqrt(max(re^2 + im^2, floor^2))`` in float32, as
 auraloss computes them; sums accumulate in float64.
 """
 from __future__ import annotations
@@ -24,28 +24,30 @@ def _power(z):
 
 
 @numba.jit(**_JIT)
-def distance_sums(x, mag, logmag, floor2, out):
+def distance_sums(x, mag, logmag, rows, floor2, out):
     """Partial sums per block: out (B * n_blocks, 6) = squared residuals of the views (lr, sum,
-    diff), then absolute log ratios of the same. mag, logmag: (B, 4, N) for L, R, L+R, L-R."""
+    diff), then absolute log ratios of the same. mag, logmag: (B', 4, N) for L, R, L+R, L-R, of
+    which rows[b] goes with the prediction's row b."""
     n_rows, n = x.shape[0], x.shape[2]
     n_blocks = (n + _BLOCK - 1) // _BLOCK
     for task in prange(n_rows * n_blocks):
         row, blk = task // n_blocks, task % n_blocks
         sq_lr = sq_s = sq_d = lg_lr = lg_s = lg_d = 0.0
+        t_row = rows[row]
         for i in range(blk * _BLOCK, min(n, (blk + 1) * _BLOCK)):
             a, b = x[row, 0, i], x[row, 1, i]
             m0 = np.float32(math.sqrt(max(_power(a), floor2)))
             m1 = np.float32(math.sqrt(max(_power(b), floor2)))
             m2 = np.float32(math.sqrt(max(_power(a + b), floor2)))
             m3 = np.float32(math.sqrt(max(_power(a - b), floor2)))
-            r0, r1 = mag[row, 0, i] - m0, mag[row, 1, i] - m1
-            r2, r3 = mag[row, 2, i] - m2, mag[row, 3, i] - m3
+            r0, r1 = mag[t_row, 0, i] - m0, mag[t_row, 1, i] - m1
+            r2, r3 = mag[t_row, 2, i] - m2, mag[t_row, 3, i] - m3
             sq_lr += r0 * r0 + r1 * r1
             sq_s += r2 * r2
             sq_d += r3 * r3
-            lg_lr += abs(math.log(m0) - logmag[row, 0, i]) + abs(math.log(m1) - logmag[row, 1, i])
-            lg_s += abs(math.log(m2) - logmag[row, 2, i])
-            lg_d += abs(math.log(m3) - logmag[row, 3, i])
+            lg_lr += abs(math.log(m0) - logmag[t_row, 0, i]) + abs(math.log(m1) - logmag[t_row, 1, i])
+            lg_s += abs(math.log(m2) - logmag[t_row, 2, i])
+            lg_d += abs(math.log(m3) - logmag[t_row, 3, i])
         out[task, 0], out[task, 1], out[task, 2] = sq_lr, sq_s, sq_d
         out[task, 3], out[task, 4], out[task, 5] = lg_lr, lg_s, lg_d
 
@@ -62,7 +64,7 @@ def _coef(power, target, floor2, w_sc, w_log):
 
 
 @numba.jit(**_JIT)
-def distance_grads(x, mag, floor2, w_sc, w_log, bin_scale, grad):
+def distance_grads(x, mag, rows, floor2, w_sc, w_log, bin_scale, grad):
     """The gradient with respect to the L and R spectra of a weighted sum of the distances.
 
     For view k (lr, sum, diff), d/d|X| = -w_sc[k] (Y - |X|) + w_log[k] sign(log |X| - log Y) / |X|
@@ -71,22 +73,24 @@ def distance_grads(x, mag, floor2, w_sc, w_log, bin_scale, grad):
     through L+R and L-R, times ``bin_scale[bin]``.
 
     x, grad: the L/R spectra and their gradient as float32 (B, 2, M, F, 2) (real and imaginary
-    parts); mag: (B, 4, M, F). Blocks of frames run in parallel; the loop over bins is SIMD.
+    parts); mag: (B', 4, M, F), of which rows[b] goes with row b. Blocks of frames run in
+    parallel; the loop over bins is SIMD.
     """
     n_rows, n_frames, n_bins = x.shape[0], x.shape[2], x.shape[3]
     per_block = max(1, _BLOCK // n_bins)
     n_blocks = (n_frames + per_block - 1) // per_block
     for task in prange(n_rows * n_blocks):
         row, blk = task // n_blocks, task % n_blocks
+        t_row = rows[row]
         for m in range(blk * per_block, min(n_frames, (blk + 1) * per_block)):
             for k in range(n_bins):
                 ar, ai = x[row, 0, m, k, 0], x[row, 0, m, k, 1]
                 br, bi = x[row, 1, m, k, 0], x[row, 1, m, k, 1]
                 sr, si, dr, di = ar + br, ai + bi, ar - br, ai - bi
-                c0 = _coef(ar * ar + ai * ai, mag[row, 0, m, k], floor2, w_sc[0], w_log[0])
-                c1 = _coef(br * br + bi * bi, mag[row, 1, m, k], floor2, w_sc[0], w_log[0])
-                c2 = _coef(sr * sr + si * si, mag[row, 2, m, k], floor2, w_sc[1], w_log[1])
-                c3 = _coef(dr * dr + di * di, mag[row, 3, m, k], floor2, w_sc[2], w_log[2])
+                c0 = _coef(ar * ar + ai * ai, mag[t_row, 0, m, k], floor2, w_sc[0], w_log[0])
+                c1 = _coef(br * br + bi * bi, mag[t_row, 1, m, k], floor2, w_sc[0], w_log[0])
+                c2 = _coef(sr * sr + si * si, mag[t_row, 2, m, k], floor2, w_sc[1], w_log[1])
+                c3 = _coef(dr * dr + di * di, mag[t_row, 3, m, k], floor2, w_sc[2], w_log[2])
                 scale = bin_scale[k]
                 ca, cb, cross = (c0 + c2 + c3) * scale, (c1 + c2 + c3) * scale, (c2 - c3) * scale
                 grad[row, 0, m, k, 0] = ar * ca + br * cross

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from ..filters.recurrence import recurrence_raw
@@ -44,10 +45,13 @@ def ldr_rows(log_short: torch.Tensor, log_long: torch.Tensor, k: int, strict: bo
 
 @dataclass
 class LDRTarget:
-    """A (B, C, T) target's log smoothed energies per scale: ``logs[i] = (short, long)``, each
-    (B, C, T) float64. The shift is applied when compared, so sub-batches can be selected."""
+    """A (N, C, T) target's log smoothed energies per scale: ``logs[i] = (short, long)``, each
+    (N, C, T) float64. The shift is applied when compared, so sub-batches can be selected;
+    ``rows``: the sub-batch's rows (:meth:`select`; None for all N), read in place by the
+    compiled kernels."""
 
     logs: list
+    rows: torch.Tensor | None = None
 
     @classmethod
     def of(cls, target: torch.Tensor, scales, sr: float) -> "LDRTarget":
@@ -57,7 +61,22 @@ class LDRTarget:
                         for scale in scales])
 
     def select(self, index: torch.Tensor) -> "LDRTarget":
-        return LDRTarget([(short[index], long[index]) for short, long in self.logs])
+        """The rows ``index`` (a sub-batch, in that order), without copying."""
+        index = torch.as_tensor(index, dtype=torch.long, device=self.logs[0][0].device)
+        return LDRTarget(self.logs, index if self.rows is None else self.rows[index])
+
+    def selected_logs(self) -> list:
+        """``logs`` of the sub-batch, (B, C, T) each (copies if selected)."""
+        if self.rows is None:
+            return self.logs
+        return [(short[self.rows], long[self.rows]) for short, long in self.logs]
+
+    def signal_rows(self) -> np.ndarray:
+        """(B * C,) for each (batch, channel) row of the sub-batch, its row in the stored
+        (N * C, T) arrays."""
+        n_all, channels = self.logs[0][0].shape[:2]
+        rows = np.arange(n_all) if self.rows is None else self.rows.cpu().numpy()
+        return (rows[:, None] * channels + np.arange(channels)).reshape(-1).astype(np.int64)
 
 
 def _use_kernels(x: torch.Tensor) -> bool:
@@ -76,7 +95,7 @@ class MultiScaleLDR(torch.autograd.Function):
         energy = energy_rows(x)
         need_grad = ctx.needs_input_grad[0]
         total, grad_energy = x.new_zeros((), dtype=torch.float64), None
-        for (short_ms, long_ms), (t_short, t_long) in zip(scales, target.logs):
+        for (short_ms, long_ms), (t_short, t_long) in zip(scales, target.selected_logs()):
             k = shift_samples(short_ms, long_ms, sr)
             short, long = _smooth(energy, short_ms, sr), _smooth(energy, long_ms, sr)
             diff = ldr_rows(short.log(), long.log(), k, strict)
@@ -123,11 +142,15 @@ def _forward_cpu(ctx, x, target, scales, sr, strict):
     signs = np.empty((len(scales), n_rows, n_time), dtype=np.int8)
     counts = np.array([n_rows * (n_time - k if strict else n_time) for k in shifts], dtype=np.float64)
     total = 0.0
+    target_rows = target.signal_rows()
+    if len(target_rows) != n_rows or target.logs[0][0].shape[-1] != n_time:
+        raise ValueError(f"MLDR target of {len(target_rows)} x {target.logs[0][0].shape[-1]} samples "
+                         f"for a prediction of {n_rows} x {n_time}")
     for s, (t_short, t_long) in enumerate(target.logs):
         sums = np.empty(n_rows)
         _ldr_kernels.compare(smoothed[2 * s], smoothed[2 * s + 1],
-                             t_short.reshape(n_rows, n_time).contiguous().numpy(),
-                             t_long.reshape(n_rows, n_time).contiguous().numpy(),
+                             t_short.reshape(-1, n_time).contiguous().numpy(),
+                             t_long.reshape(-1, n_time).contiguous().numpy(), target_rows,
                              int(shifts[s]), strict, signs[s], sums)
         total += sums.sum() / counts[s]
     ctx.grad = None

@@ -45,12 +45,15 @@ def _per_view(per_four: torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class SpectralTarget:
-    """A target's clamped magnitudes and their logarithms at one resolution, (B, 4, M, F) for
-    L, R, L+R, L-R, and each row's squared magnitudes summed (B, 4), float64."""
+    """A target's clamped magnitudes and their logarithms at one resolution, (N, 4, M, F) for
+    L, R, L+R, L-R, and each row's squared magnitudes summed (N, 4), float64. ``rows``: the
+    rows of the sub-batch this target stands for (:meth:`select`), or None for all N; the
+    compiled kernels read those rows in place instead of copying them."""
 
     magnitude: torch.Tensor
     log_magnitude: torch.Tensor
     row_power: torch.Tensor
+    rows: torch.Tensor | None = None
 
     @classmethod
     def of(cls, spec: torch.Tensor) -> "SpectralTarget":
@@ -58,15 +61,28 @@ class SpectralTarget:
         return cls(magnitude, magnitude.log(), magnitude.square().sum(dim=(2, 3), dtype=torch.float64))
 
     def select(self, index: torch.Tensor) -> "SpectralTarget":
-        """The rows ``index`` (a sub-batch, in that order)."""
-        return SpectralTarget(self.magnitude[index], self.log_magnitude[index], self.row_power[index])
+        """The rows ``index`` (a sub-batch, in that order), without copying."""
+        index = torch.as_tensor(index, dtype=torch.long, device=self.magnitude.device)
+        return SpectralTarget(self.magnitude, self.log_magnitude, self.row_power,
+                              index if self.rows is None else self.rows[index])
+
+    def row_index(self) -> torch.Tensor:
+        """(B,) the stored rows of the sub-batch, in order."""
+        return torch.arange(self.magnitude.shape[0]) if self.rows is None else self.rows
+
+    def selected(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The sub-batch's magnitudes and their logarithms, (B, 4, M, F) each (copies if selected)."""
+        if self.rows is None:
+            return self.magnitude, self.log_magnitude
+        return self.magnitude[self.rows], self.log_magnitude[self.rows]
 
     def norms(self) -> torch.Tensor:
         """Frobenius norms of the views lr, sum, diff over the batch, (3,) float64."""
-        return _per_view(self.row_power.sum(0)).sqrt()
+        power = self.row_power if self.rows is None else self.row_power[self.rows]
+        return _per_view(power.sum(0)).sqrt()
 
     def counts(self) -> torch.Tensor:
-        n = self.magnitude[:, 0].numel()
+        n = self.magnitude[0, 0].numel() * len(self.row_index())
         return torch.tensor([2.0 * n, n, n], dtype=torch.float64)
 
 
@@ -85,17 +101,18 @@ def _sums(spec: torch.Tensor, target: SpectralTarget) -> tuple[torch.Tensor, tor
     if _use_kernels(spec):
         from . import _spectral_kernels as k
 
-        b = spec.shape[0]
+        b, n_all = spec.shape[0], target.magnitude.shape[0]
         x = spec.reshape(b, 2, -1).numpy()
-        mag = target.magnitude.reshape(b, 4, -1).numpy()
-        logmag = target.log_magnitude.reshape(b, 4, -1).numpy()
+        mag = target.magnitude.reshape(n_all, 4, -1).numpy()
+        logmag = target.log_magnitude.reshape(n_all, 4, -1).numpy()
         out = np.zeros((b * -(-x.shape[2] // k._BLOCK), 6))
-        k.distance_sums(x, mag, logmag, np.float32(MAGNITUDE_FLOOR ** 2), out)
+        k.distance_sums(x, mag, logmag, target.row_index().numpy(), np.float32(MAGNITUDE_FLOOR ** 2), out)
         total = torch.from_numpy(out.sum(0))
         return total[:3], total[3:]
+    target_mag, target_log = target.selected()
     magnitude = _magnitude(_four(spec))
-    sq = (target.magnitude - magnitude).square_().sum(dim=(0, 2, 3), dtype=torch.float64)
-    lg = magnitude.log_().sub_(target.log_magnitude).abs_().sum(dim=(0, 2, 3), dtype=torch.float64)
+    sq = (target_mag - magnitude).square_().sum(dim=(0, 2, 3), dtype=torch.float64)
+    lg = magnitude.log_().sub_(target_log).abs_().sum(dim=(0, 2, 3), dtype=torch.float64)
     return _per_view(sq), _per_view(lg)
 
 
@@ -109,14 +126,15 @@ def _grads(spec: torch.Tensor, target: SpectralTarget, w_sc: torch.Tensor, w_log
 
         grad = torch.empty_like(spec)
         k.distance_grads(torch.view_as_real(spec).numpy(), target.magnitude.numpy(),
-                         np.float32(MAGNITUDE_FLOOR ** 2), w_sc.numpy(), w_log.numpy(), scale.numpy(),
+                         target.row_index().numpy(), np.float32(MAGNITUDE_FLOOR ** 2), w_sc.numpy(), w_log.numpy(), scale.numpy(),
                          torch.view_as_real(grad).numpy())
         return grad
+    target_mag = target.selected()[0]
     power = _power(_four(spec))
     raw = power.sqrt()
     expand = lambda w: w[[0, 0, 1, 2]].to(raw.dtype).view(4, 1, 1)  # noqa: E731
-    coef = (raw - target.magnitude).mul_(expand(w_sc))
-    coef.add_(torch.sign(raw - target.magnitude).div_(raw).mul_(expand(w_log)))  # sign of the log ratio
+    coef = (raw - target_mag).mul_(expand(w_sc))
+    coef.add_(torch.sign(raw - target_mag).div_(raw).mul_(expand(w_log)))  # sign of the log ratio
     coef.div_(raw).mul_(power >= MAGNITUDE_FLOOR ** 2).mul_(scale)
     left, right = spec[:, 0], spec[:, 1]
     c0, c1, c2, c3 = coef.unbind(1)
