@@ -19,7 +19,8 @@ import numba
 import numpy as np
 from numba import prange
 
-_JIT = dict(nopython=True, parallel=True, cache=True, fastmath=False, nogil=True)
+from .._jit import JIT
+
 _ROW_BLOCK = 32
 # Recursive states below this are set to zero. A state decaying through silence (or an adjoint
 # through the part of a chunk the loss ignores) otherwise spends millions of samples in float64's
@@ -33,7 +34,7 @@ def _flush(v):
     return v if abs(v) >= _TINY else 0.0
 
 
-@numba.jit(**_JIT)
+@numba.jit(**JIT)
 def recurrence(p, u, h, reverse):
     """h[i, n] = p[i] h[i, n -/+ 1] + u[i, n]; p (N,), u and h (N, T), real or complex
     (states below ``_TINY`` in magnitude become zero)."""
@@ -55,7 +56,7 @@ def recurrence(p, u, h, reverse):
                 h[i, n] = acc
 
 
-@numba.jit(**_JIT)
+@numba.jit(**JIT)
 def sos_forward(b, pole_re, pole_im, q, x, y, ckpt, seg, block):
     """Cascade of K biquads on N rows.
 
@@ -93,7 +94,7 @@ def sos_forward(b, pole_re, pole_im, q, x, y, ckpt, seg, block):
                 y[lo + j, n] = v[j]
 
 
-@numba.jit(**_JIT)
+@numba.jit(**JIT)
 def sos_backward(b, pole_re, pole_im, q, x, ckpt, seg, block, grad_y, grad_x, grad_b, grad_a):
     """Adjoint of :func:`sos_forward`: segments from last to first, each recomputed forward from
     its checkpoint into a small time-major buffer, then swept backwards in time.

@@ -13,7 +13,8 @@ import numba
 import numpy as np
 from numba import prange
 
-_JIT = dict(nopython=True, parallel=True, cache=True, fastmath=False, nogil=True)
+from .._jit import JIT
+
 N_CHUNKS = 64
 
 
@@ -59,7 +60,7 @@ def _system(phase, u, g, f, a, adjoint):
                 a[r, c] = v
 
 
-@numba.jit(**_JIT)
+@numba.jit(**JIT)
 def transfer(phase, u, g, b, c, x_out, h_out):
     """phase (F, n) complex128, u (n, n), g (F, n), b (n, 2), c (2, n) real; writes X (F, n, 2)
     and H (F, 2, 2) complex128."""
@@ -83,7 +84,7 @@ def transfer(phase, u, g, b, c, x_out, h_out):
                     h_out[f, o, i] = acc
 
 
-@numba.jit(**_JIT)
+@numba.jit(**JIT)
 def transfer_grad(phase, u, g, c, x, h_bar, g_bar, u_bar, b_bar, c_bar):
     """The adjoint of :func:`transfer`: g_bar (F, n) per bin; u_bar (N_CHUNKS, n, n),
     b_bar (N_CHUNKS, n, 2), c_bar (N_CHUNKS, 2, n) partial sums per chunk."""

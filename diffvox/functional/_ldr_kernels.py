@@ -14,10 +14,11 @@ import numba
 import numpy as np
 from numba import prange
 
-_JIT = dict(nopython=True, parallel=True, cache=True, fastmath=False, nogil=True)
+from .._jit import JIT, JIT_SUMS, log64
 
 
-@numba.jit(**_JIT)
+
+@numba.jit(**JIT)
 def smooth(x, coefs, out):
     """out[j, r, t] = onepole(max(x[r]^2, 1e-8), coefs[j])[t] for every coefficient j."""
     n_rows, n_time = x.shape
@@ -44,25 +45,31 @@ def _partner(r, t, k, n_rows, n_time, strict):
     return (r + q) % n_rows, u - q * n_time
 
 
-@numba.jit(**_JIT)
+@numba.jit(**JIT_SUMS)
 def compare(short, long, t_short, t_long, t_rows, k, strict, sign, sums):
     """sign[r, t] = sign(f(x) - f(y)) and sums[r] = sum |f(x) - f(y)| over the compared samples;
     short, long: the prediction's smoothed energies (R, T); t_short, t_long: the target's logs
     (R', T), of which row t_rows[r] goes with the prediction's row r."""
     n_rows, n_time = short.shape
     stop = n_time - k if strict else n_time
+    inner = max(0, min(stop, n_time - k))  # samples whose partner is in their own row
     for row in prange(n_rows):
         r = np.int64(row)  # signed, as the indices it is combined with
+        tr = t_rows[r]
         acc = 0.0
-        for t in range(stop):
-            lr, lt = _partner(r, np.int64(t), k, n_rows, n_time, strict)
-            d = (math.log(short[r, t]) - math.log(long[lr, lt])) - (t_short[t_rows[r], t] - t_long[t_rows[lr], lt])
+        for t in range(inner):  # no branch, no gather: this loop vectorises
+            d = (log64(short[r, t]) - log64(long[r, t + k])) - (t_short[tr, t] - t_long[tr, t + k])
             acc += abs(d)
-            sign[r, t] = 1 if d > 0 else (-1 if d < 0 else 0)
+            sign[r, t] = np.int8(d > 0) - np.int8(d < 0)
+        for t in range(inner, stop):
+            lr, lt = _partner(r, np.int64(t), k, n_rows, n_time, strict)
+            d = (log64(short[r, t]) - log64(long[lr, lt])) - (t_short[tr, t] - t_long[t_rows[lr], lt])
+            acc += abs(d)
+            sign[r, t] = np.int8(d > 0) - np.int8(d < 0)
         sums[r] = acc
 
 
-@numba.jit(**_JIT)
+@numba.jit(**JIT)
 def gradient(x, smoothed, signs, coefs, shifts, strict, weights, grad):
     """grad[r, t] = d/dx of sum_s weights[s] sum |f_s(x) - f_s(y)| (weights include 1/count).
 

@@ -14,7 +14,8 @@ import numba
 import numpy as np
 from numba import prange
 
-_JIT = dict(nopython=True, parallel=True, cache=True, fastmath=False, nogil=True)
+from .._jit import JIT, JIT_SUMS, log32
+
 _BLOCK = 1 << 14
 
 
@@ -23,7 +24,7 @@ def _power(z):
     return z.real * z.real + z.imag * z.imag
 
 
-@numba.jit(**_JIT)
+@numba.jit(**JIT_SUMS)
 def distance_sums(x, mag, logmag, rows, floor2, out):
     """Partial sums per block: out (B * n_blocks, 6) = squared residuals of the views (lr, sum,
     diff), then absolute log ratios of the same. mag, logmag: (B', 4, N) for L, R, L+R, L-R, of
@@ -45,9 +46,9 @@ def distance_sums(x, mag, logmag, rows, floor2, out):
             sq_lr += r0 * r0 + r1 * r1
             sq_s += r2 * r2
             sq_d += r3 * r3
-            lg_lr += abs(math.log(m0) - logmag[t_row, 0, i]) + abs(math.log(m1) - logmag[t_row, 1, i])
-            lg_s += abs(math.log(m2) - logmag[t_row, 2, i])
-            lg_d += abs(math.log(m3) - logmag[t_row, 3, i])
+            lg_lr += abs(log32(m0) - logmag[t_row, 0, i]) + abs(log32(m1) - logmag[t_row, 1, i])
+            lg_s += abs(log32(m2) - logmag[t_row, 2, i])
+            lg_d += abs(log32(m3) - logmag[t_row, 3, i])
         out[task, 0], out[task, 1], out[task, 2] = sq_lr, sq_s, sq_d
         out[task, 3], out[task, 4], out[task, 5] = lg_lr, lg_s, lg_d
 
@@ -63,7 +64,7 @@ def _coef(power, target, floor2, w_sc, w_log):
     return (w_sc * (m - target) + w_log * sign * inv) * inv * np.float32(power >= floor2)
 
 
-@numba.jit(**_JIT)
+@numba.jit(**JIT)
 def distance_grads(x, mag, rows, floor2, w_sc, w_log, bin_scale, grad):
     """The gradient with respect to the L and R spectra of a weighted sum of the distances.
 
