@@ -19,14 +19,20 @@ N_CHUNKS = 64
 
 
 @numba.njit(inline="always")
+def _abs2(z):
+    """|z|^2: orders pivots as |z| does, without a square root."""
+    return z.real * z.real + z.imag * z.imag
+
+
+@numba.njit(inline="always")
 def _solve(a, rhs):
     """Solve a x = rhs in place (a (n, n), rhs (n, k) complex128); rhs becomes x."""
     n, k = a.shape[0], rhs.shape[1]
     for col in range(n):
-        pivot, best = col, abs(a[col, col])
+        pivot, best = col, _abs2(a[col, col])
         for r in range(col + 1, n):
-            if abs(a[r, col]) > best:
-                pivot, best = r, abs(a[r, col])
+            if _abs2(a[r, col]) > best:
+                pivot, best = r, _abs2(a[r, col])
         if pivot != col:
             for c in range(n):
                 a[col, c], a[pivot, c] = a[pivot, c], a[col, c]
