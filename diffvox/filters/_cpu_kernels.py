@@ -56,14 +56,45 @@ def recurrence(p, u, h, reverse):
                 h[i, n] = acc
 
 
+@numba.njit(inline="always")
+def _block_coefficients(b, pole_re, pole_im, q, lo, width):
+    """The block's coefficients as separate (K, width) arrays (LLVM vectorises loops over
+    distinct arrays; accesses into one shared array defeat its aliasing checks)."""
+    n_sec = b.shape[0]
+    b0, b1, b2 = np.empty((n_sec, width)), np.empty((n_sec, width)), np.empty((n_sec, width))
+    pr, pi, qq = np.empty((n_sec, width)), np.empty((n_sec, width)), np.empty((n_sec, width))
+    for k in range(n_sec):
+        for j in range(width):
+            b0[k, j], b1[k, j], b2[k, j] = b[k, 0, lo + j], b[k, 1, lo + j], b[k, 2, lo + j]
+            pr[k, j], pi[k, j], qq[k, j] = pole_re[k, lo + j], pole_im[k, lo + j], q[k, lo + j]
+    return b0, b1, b2, pr, pi, qq
+
+
+@numba.njit(inline="always")
+def _section_step(k, width, v, b0, b1, b2, pr, pi, qq, z1, z2, sre, sim, s2):
+    """One sample through section k for every row of the block: v (width,) in, out in place."""
+    for j in range(width):
+        vin = v[j]
+        w = b0[k, j] * vin + b1[k, j] * z1[k, j] + b2[k, j] * z2[k, j]
+        z2[k, j] = z1[k, j]
+        z1[k, j] = vin
+        re = _flush(pr[k, j] * sre[k, j] - pi[k, j] * sim[k, j] + w)
+        sim[k, j] = _flush(pr[k, j] * sim[k, j] + pi[k, j] * sre[k, j])
+        sre[k, j] = re
+        out = _flush(qq[k, j] * s2[k, j] + re)
+        s2[k, j] = out
+        v[j] = out
+
+
 @numba.jit(**JIT)
 def sos_forward(b, pole_re, pole_im, q, x, y, ckpt, seg, block):
     """Cascade of K biquads on N rows.
 
     b: (K, 3, N) numerators normalised by a0; pole_re, pole_im, q: (K, N) real Schur form;
     x, y: (N, T). The inner loops run across a block of ``block`` rows (SIMD); blocks run in
-    parallel. ``ckpt`` (n_seg, 5, K, N) receives the state at the start of every ``seg`` samples
-    (for the backward pass's recomputation); pass a (0, 5, K, N) array to skip it.
+    parallel. ``ckpt`` (n_seg, 5, K, N) receives the state (z1, z2, s1.re, s1.im, s2) at the
+    start of every ``seg`` samples (for the backward pass's recomputation); pass a (0, 5, K, N)
+    array to skip it.
     """
     n_rows, n_time = x.shape
     n_sec = b.shape[0]
@@ -72,24 +103,22 @@ def sos_forward(b, pole_re, pole_im, q, x, y, ckpt, seg, block):
     for blk in prange(n_blocks):
         lo = blk * block
         width = min(lo + block, n_rows) - lo
-        v = np.zeros(width, dtype=np.float64)
-        state = np.zeros((5, n_sec, width), dtype=np.float64)  # z1, z2, s1.re, s1.im, s2
+        b0, b1, b2, pr, pi, qq = _block_coefficients(b, pole_re, pole_im, q, lo, width)
+        v = np.zeros(width)
+        z1, z2, sre = np.zeros((n_sec, width)), np.zeros((n_sec, width)), np.zeros((n_sec, width))
+        sim, s2 = np.zeros((n_sec, width)), np.zeros((n_sec, width))
         for n in range(n_time):
             if save and n % seg == 0:
-                ckpt[n // seg, :, :, lo:lo + width] = state
+                c = n // seg
+                ckpt[c, 0, :, lo:lo + width] = z1
+                ckpt[c, 1, :, lo:lo + width] = z2
+                ckpt[c, 2, :, lo:lo + width] = sre
+                ckpt[c, 3, :, lo:lo + width] = sim
+                ckpt[c, 4, :, lo:lo + width] = s2
             for j in range(width):
                 v[j] = x[lo + j, n]
             for k in range(n_sec):
-                for j in range(width):
-                    i = lo + j
-                    w = b[k, 0, i] * v[j] + b[k, 1, i] * state[0, k, j] + b[k, 2, i] * state[1, k, j]
-                    state[1, k, j] = state[0, k, j]
-                    state[0, k, j] = v[j]
-                    re = _flush(pole_re[k, i] * state[2, k, j] - pole_im[k, i] * state[3, k, j] + w)
-                    state[3, k, j] = _flush(pole_re[k, i] * state[3, k, j] + pole_im[k, i] * state[2, k, j])
-                    state[2, k, j] = re
-                    state[4, k, j] = _flush(q[k, i] * state[4, k, j] + re)
-                    v[j] = state[4, k, j]
+                _section_step(k, width, v, b0, b1, b2, pr, pi, qq, z1, z2, sre, sim, s2)
             for j in range(width):
                 y[lo + j, n] = v[j]
 
@@ -101,7 +130,7 @@ def sos_backward(b, pole_re, pole_im, q, x, ckpt, seg, block, grad_y, grad_x, gr
 
     Each all-pole part's adjoint is the same recursion run backwards; the numerator's adjoint is
     a correlation. Parameter gradients use ``sum_n g[n] s[n-m] = sum_n g[n+m] s[n]`` (``g[n+1],
-    g[n+2]`` are the adjoint's state), float32 partial sums per segment, float64 totals:
+    g[n+2]`` are the adjoint's state), float64 partial sums per segment, float64 totals:
     grad_b (K, 3, N) w.r.t. normalised b0..b2, grad_a (K, 2, N) w.r.t. normalised a1, a2.
     """
     n_rows, n_time = x.shape
@@ -111,35 +140,35 @@ def sos_backward(b, pole_re, pole_im, q, x, ckpt, seg, block, grad_y, grad_x, gr
     for blk in prange(n_blocks):
         lo = blk * block
         width = min(lo + block, n_rows) - lo
-        buf = np.empty((seg, n_sec + 1, width), dtype=np.float64)  # section inputs and outputs
-        state = np.empty((5, n_sec, width), dtype=np.float64)
-        adj = np.zeros((5, n_sec, width), dtype=np.float64)  # t1.re, t1.im, t2, g[n+1], g[n+2]
-        g = np.zeros(width, dtype=np.float64)
-        part_b = np.zeros((n_sec, 3, width), dtype=np.float64)
-        part_a = np.zeros((n_sec, 2, width), dtype=np.float64)
-        acc_b = np.zeros((n_sec, 3, width), dtype=np.float64)
-        acc_a = np.zeros((n_sec, 2, width), dtype=np.float64)
+        b0, b1, b2, pr, pi, qq = _block_coefficients(b, pole_re, pole_im, q, lo, width)
+        buf = np.empty((seg, n_sec + 1, width))  # section inputs and outputs
+        v = np.empty(width)
+        z1, z2, sre = np.empty((n_sec, width)), np.empty((n_sec, width)), np.empty((n_sec, width))
+        sim, s2 = np.empty((n_sec, width)), np.empty((n_sec, width))
+        # the adjoint's state: t1 (complex), t2, and g[n+1], g[n+2] of each section's numerator
+        t_re, t_im, t2 = np.zeros((n_sec, width)), np.zeros((n_sec, width)), np.zeros((n_sec, width))
+        g1, g2 = np.zeros((n_sec, width)), np.zeros((n_sec, width))
+        g = np.zeros(width)
+        pb0, pb1, pb2 = np.zeros((n_sec, width)), np.zeros((n_sec, width)), np.zeros((n_sec, width))
+        pa1, pa2 = np.zeros((n_sec, width)), np.zeros((n_sec, width))
+        acc_b = np.zeros((n_sec, 3, width))
+        acc_a = np.zeros((n_sec, 2, width))
         for s_idx in range(n_seg - 1, -1, -1):
             start = s_idx * seg
             stop = min(start + seg, n_time)
             # recompute the forward pass over this segment
-            state[:] = ckpt[s_idx, :, :, lo:lo + width]
+            z1[:], z2[:] = ckpt[s_idx, 0, :, lo:lo + width], ckpt[s_idx, 1, :, lo:lo + width]
+            sre[:], sim[:] = ckpt[s_idx, 2, :, lo:lo + width], ckpt[s_idx, 3, :, lo:lo + width]
+            s2[:] = ckpt[s_idx, 4, :, lo:lo + width]
             for n in range(start, stop):
                 t = n - start
                 for j in range(width):
-                    buf[t, 0, j] = x[lo + j, n]
+                    v[j] = x[lo + j, n]
+                    buf[t, 0, j] = v[j]
                 for k in range(n_sec):
+                    _section_step(k, width, v, b0, b1, b2, pr, pi, qq, z1, z2, sre, sim, s2)
                     for j in range(width):
-                        i = lo + j
-                        v = buf[t, k, j]
-                        w = b[k, 0, i] * v + b[k, 1, i] * state[0, k, j] + b[k, 2, i] * state[1, k, j]
-                        state[1, k, j] = state[0, k, j]
-                        state[0, k, j] = v
-                        re = _flush(pole_re[k, i] * state[2, k, j] - pole_im[k, i] * state[3, k, j] + w)
-                        state[3, k, j] = _flush(pole_re[k, i] * state[3, k, j] + pole_im[k, i] * state[2, k, j])
-                        state[2, k, j] = re
-                        state[4, k, j] = _flush(q[k, i] * state[4, k, j] + re)
-                        buf[t, k + 1, j] = state[4, k, j]
+                        buf[t, k + 1, j] = v[j]
             # adjoint sweep
             for n in range(stop - 1, start - 1, -1):
                 t = n - start
@@ -147,29 +176,29 @@ def sos_backward(b, pole_re, pole_im, q, x, ckpt, seg, block, grad_y, grad_x, gr
                     g[j] = grad_y[lo + j, n]
                 for k in range(n_sec - 1, -1, -1):
                     for j in range(width):
-                        i = lo + j
-                        re = _flush(pole_re[k, i] * adj[0, k, j] - pole_im[k, i] * adj[1, k, j] + g[j])
-                        adj[1, k, j] = _flush(pole_re[k, i] * adj[1, k, j] + pole_im[k, i] * adj[0, k, j])
-                        adj[0, k, j] = re
-                        gw = _flush(q[k, i] * adj[2, k, j] + re)
-                        adj[2, k, j] = gw
-                        gw1 = adj[3, k, j]
-                        gw2 = adj[4, k, j]
-                        s_in = buf[t, k, j]
-                        s_out = buf[t, k + 1, j]
-                        part_b[k, 0, j] += gw * s_in
-                        part_b[k, 1, j] += gw1 * s_in
-                        part_b[k, 2, j] += gw2 * s_in
-                        part_a[k, 0, j] -= gw1 * s_out
-                        part_a[k, 1, j] -= gw2 * s_out
-                        g[j] = b[k, 0, i] * gw + b[k, 1, i] * gw1 + b[k, 2, i] * gw2
-                        adj[4, k, j] = gw1
-                        adj[3, k, j] = gw
+                        re = _flush(pr[k, j] * t_re[k, j] - pi[k, j] * t_im[k, j] + g[j])
+                        t_im[k, j] = _flush(pr[k, j] * t_im[k, j] + pi[k, j] * t_re[k, j])
+                        t_re[k, j] = re
+                        gw = _flush(qq[k, j] * t2[k, j] + re)
+                        t2[k, j] = gw
+                        gw1, gw2 = g1[k, j], g2[k, j]
+                        s_in, s_out = buf[t, k, j], buf[t, k + 1, j]
+                        pb0[k, j] += gw * s_in
+                        pb1[k, j] += gw1 * s_in
+                        pb2[k, j] += gw2 * s_in
+                        pa1[k, j] -= gw1 * s_out
+                        pa2[k, j] -= gw2 * s_out
+                        g[j] = b0[k, j] * gw + b1[k, j] * gw1 + b2[k, j] * gw2
+                        g2[k, j] = gw1
+                        g1[k, j] = gw
                 for j in range(width):
                     grad_x[lo + j, n] = g[j]
-            acc_b += part_b
-            acc_a += part_a
-            part_b[:] = 0
-            part_a[:] = 0
+            acc_b[:, 0] += pb0
+            acc_b[:, 1] += pb1
+            acc_b[:, 2] += pb2
+            acc_a[:, 0] += pa1
+            acc_a[:, 1] += pa2
+            for arr in (pb0, pb1, pb2, pa1, pa2):
+                arr[:] = 0
         grad_b[:, :, lo:lo + width] = acc_b
         grad_a[:, :, lo:lo + width] = acc_a
