@@ -69,3 +69,15 @@ def test_gain_smoothing_frees_its_memory(smoother):
         assert kept == 0, f"{kept} of 5 inputs still in memory"
     else:  # the upstream behaviour worked around here; this fails once torchcomp frees its tensors
         assert kept == 5, f"torchcomp freed {5 - kept} of 5 inputs: drop _GainSmoothing?"
+
+
+def test_gain_smoothing_gradients_by_finite_differences():
+    """Our compiled backward (zi included, which a chain never needs) against gradcheck."""
+    from diffvox.functional.compressor import _GainSmoothing
+
+    gen = torch.Generator().manual_seed(3)
+    f = (torch.rand(2, 300, generator=gen, dtype=torch.float64) * 0.8 + 0.1).requires_grad_()
+    zi = torch.tensor([1.0, 0.4], dtype=torch.float64, requires_grad=True)
+    at = torch.tensor([0.3, 0.05], dtype=torch.float64, requires_grad=True)
+    rt = torch.tensor([0.02, 0.2], dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda *a: _GainSmoothing.apply(*a)[0], (f, zi, at, rt))

@@ -12,8 +12,8 @@ PRE_MS = 1.0  # the lookahead kernel also spans 1 ms before the sample
 
 
 class _GainSmoothing(CompressorFunction):
-    """torchcomp's attack/release smoothing (its numba forward and its backward through
-    torchlpc), saving its tensors for the backward pass only. torchcomp also keeps them for
+    """torchcomp's attack/release smoothing (its numba forward; on the CPU our compiled backward,
+    elsewhere torchcomp's through torchlpc), saving its tensors for the backward pass only. torchcomp also keeps them for
     forward-mode AD, which ties the output to its own graph node: a reference cycle that Python
     never frees, leaking every call's (B, T) tensors (the full-size CPU fit grew to 23 GB)."""
 
@@ -23,6 +23,26 @@ class _GainSmoothing(CompressorFunction):
         y, at_mask = output
         ctx.mark_non_differentiable(at_mask)
         ctx.save_for_backward(x, y, zi, at, rt, at_mask)
+
+    @staticmethod
+    def backward(ctx, grad_y, _):
+        """On the CPU one compiled pass backwards in time (:mod:`._compressor_kernels`; torchcomp's
+        goes through torchlpc and several full-size temporaries); elsewhere torchcomp's."""
+        x = ctx.saved_tensors[0]
+        if x.device.type != "cpu":
+            return CompressorFunction.backward(ctx, grad_y, _)
+        from . import _compressor_kernels
+
+        x, y, zi, at, rt, at_mask = (t.detach().contiguous() for t in ctx.saved_tensors)
+        grad_x = torch.empty_like(x)
+        grads = [torch.empty(x.shape[0], dtype=torch.float64) for _ in range(3)]
+        _compressor_kernels.smoothing_backward(
+            x.numpy(), y.numpy(), zi.numpy(), at.numpy(), rt.numpy(), at_mask.numpy(),
+            grad_y.contiguous().numpy(), grad_x.numpy(), *(g.numpy() for g in grads))
+        grad_zi, grad_at, grad_rt = (g.to(t.dtype) for g, t in zip(grads, (zi, at, rt)))
+        needs = ctx.needs_input_grad
+        return (grad_x if needs[0] else None, grad_zi if needs[1] else None,
+                grad_at if needs[2] else None, grad_rt if needs[3] else None)
 
 
 def smooth_gain(gain: torch.Tensor, attack: torch.Tensor, release: torch.Tensor) -> torch.Tensor:
