@@ -50,12 +50,12 @@ def stft_adjoint(grad: torch.Tensor, n_fft: int, hop: int, length: int,
     # adjoint of the real FFT: the unnormalised inverse with the bins that stand for two halved
     if not bins_scaled:
         grad = grad * bin_weights(grad.shape[-1], grad.device, grad.real.dtype)
-    frames = torch.fft.irfft(grad, n_fft, norm="forward")
-    frames = (frames * _window(n_fft, grad.device, frames.dtype)).reshape(-1, n_frames, overlap, hop)
-    # overlap-add: frame m, block q lands on block m + q of the padded signal
+    frames = torch.fft.irfft(grad, n_fft, norm="forward").reshape(-1, n_frames, overlap, hop)
+    window = _window(n_fft, grad.device, frames.dtype).reshape(overlap, hop)
+    # windowed overlap-add: frame m, block q lands on block m + q of the padded signal
     blocks = frames.new_zeros(frames.shape[0], n_frames + overlap - 1, hop)
     for q in range(overlap):
-        blocks[:, q:q + n_frames] += frames[:, :, q]
+        blocks[:, q:q + n_frames].addcmul_(frames[:, :, q], window[q])
     padded = blocks.reshape(blocks.shape[0], -1)
     padded = F.pad(padded, (0, length + 2 * pad - padded.shape[-1]))
     # adjoint of the reflect padding: mirrored samples add back onto the ones they copy
