@@ -81,3 +81,24 @@ def test_gain_smoothing_gradients_by_finite_differences():
     at = torch.tensor([0.3, 0.05], dtype=torch.float64, requires_grad=True)
     rt = torch.tensor([0.02, 0.2], dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda *a: _GainSmoothing.apply(*a)[0], (f, zi, at, rt))
+
+
+@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-12), (torch.float32, 2e-6)])
+def test_target_gain_kernel_equals_the_tensor_formula(dtype, tol):
+    """The compiled gain computer (CPU) against autograd through the tensor operations it
+    replaces, values and gradients; levels span both thresholds and the flat region."""
+    from diffvox.functional.compressor import target_gain
+
+    rms, p = _inputs(dtype)
+    rms = (torch.logspace(-4, 0, 4000, dtype=dtype).expand(3, -1) * (1 + 0.01 * rms.detach())).requires_grad_()
+    args = [p[k] for k in ("cmp_th", "cmp_ratio", "exp_th", "exp_ratio")]
+    ours = target_gain(rms, *args)
+    col = lambda v: v.unsqueeze(-1)  # noqa: E731
+    ref = 10 ** (static_gain_db(20 * torch.log10(rms), *map(col, args)) / 20)
+    torch.testing.assert_close(ours, ref, rtol=tol, atol=tol)
+    weights = torch.randn(ours.shape, generator=torch.Generator().manual_seed(2), dtype=dtype)
+    g_ours = torch.autograd.grad((ours * weights).sum(), [rms, *args])
+    g_ref = torch.autograd.grad((ref * weights).sum(), [rms, *args])
+    for a, b in zip(g_ours, g_ref):
+        torch.testing.assert_close(a, b, rtol=100 * tol, atol=100 * tol * float(b.abs().max()))
+    assert float(ours.min()) < 0.1 and float(ours.max()) == 1.0  # expander, compressor and flat

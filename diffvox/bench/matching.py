@@ -55,7 +55,7 @@ def time_step(batch: int = 35, chunk_seconds: float = 12.0, overlap_seconds: flo
         (total(forward(dry, start=loss_from), wet) + model.regulariser().to(device)).backward()
         optimiser.step()
 
-    seconds = median_time(step, device, repeat)
+    seconds = median_time(step, device, repeat, warmup=2)  # steady state: the heap has grown
     return {"implementation": implementation, "batch": batch, "chunk_seconds": chunk_seconds,
             "overlap_seconds": overlap_seconds, "seconds_per_step": seconds,
             "minutes_per_song_2000_steps": seconds * 2000 / 60, "target_prepare_s_once": prepare_s}

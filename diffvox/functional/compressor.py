@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import torch
+from torch.autograd.function import once_differentiable
 from torchcomp.core import CompressorFunction
 
 from ..filters import one_pole
@@ -59,6 +60,45 @@ def static_gain_db(level_db: torch.Tensor, cmp_th, cmp_ratio, exp_th, exp_ratio)
     return torch.minimum(comp, exp).clamp_max(0)
 
 
+class _TargetGain(torch.autograd.Function):
+    """``10^(g / 20)`` with ``g = static_gain_db(20 log10 rms, ...)``, one compiled pass each way
+    (CPU); rms (B, T), parameters (B,)."""
+
+    @staticmethod
+    def forward(ctx, rms, cmp_th, cmp_ratio, exp_th, exp_ratio):
+        from . import _compressor_kernels
+
+        rms = rms.detach().contiguous()
+        params = [p.detach().to(torch.float64).contiguous() for p in (cmp_th, cmp_ratio, exp_th, exp_ratio)]
+        gain = torch.empty_like(rms)
+        _compressor_kernels.target_gain(rms.numpy(), *(p.numpy() for p in params), gain.numpy())
+        ctx.save_for_backward(rms, gain, *params)
+        return gain
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_gain):
+        from . import _compressor_kernels
+
+        rms, gain, *params = ctx.saved_tensors
+        grad_rms = torch.empty_like(rms)
+        grads = torch.empty(4, rms.shape[0], dtype=torch.float64)
+        _compressor_kernels.target_gain_backward(rms.numpy(), gain.numpy(), *(p.numpy() for p in params),
+                                                 grad_gain.contiguous().numpy(), grad_rms.numpy(), grads.numpy())
+        return (grad_rms, *(g.to(rms.dtype) for g in grads))
+
+
+def target_gain(rms: torch.Tensor, cmp_th, cmp_ratio, exp_th, exp_ratio) -> torch.Tensor:
+    """The gain computer's linear gain ``10^(static_gain_db(20 log10 rms) / 20)``: rms (B, T),
+    parameters (B,). On the CPU one compiled pass each way (float64 inside), elsewhere tensor
+    operations; the same values and gradients (tests)."""
+    if rms.device.type == "cpu" and rms.dtype in (torch.float32, torch.float64):
+        return _TargetGain.apply(rms, cmp_th, cmp_ratio, exp_th, exp_ratio)
+    col = lambda p: p.unsqueeze(-1)  # noqa: E731
+    return 10 ** (static_gain_db(20 * torch.log10(rms), col(cmp_th), col(cmp_ratio), col(exp_th),
+                                 col(exp_ratio)) / 20)
+
+
 def rms_envelope(x: torch.Tensor, avg_coef: torch.Tensor) -> torch.Tensor:
     """``sqrt(onepole(max(x^2, 1e-8), avg_coef))``. x (B, T), avg_coef (B,) -> (B, T)."""
     return torch.sqrt(one_pole(x.square().clamp_min(1e-8), avg_coef))
@@ -95,9 +135,7 @@ def compressor_expander(x, cmp_th, cmp_ratio, exp_th, exp_ratio, attack, release
     x: (B, T) mono; every parameter (B,) (thresholds and make-up in dB, ratios, attack/release and
     averaging as smoothing coefficients in (0, 1), lookahead in ms). Returns (B, T).
     """
-    level_db = 20 * torch.log10(rms_envelope(x, avg_coef))
-    col = lambda p: p.unsqueeze(-1)  # noqa: E731
-    target = 10 ** (static_gain_db(level_db, col(cmp_th), col(cmp_ratio), col(exp_th), col(exp_ratio)) / 20)
+    target = target_gain(rms_envelope(x, avg_coef), cmp_th, cmp_ratio, exp_th, exp_ratio)
     gain = apply_lookahead(smooth_gain(target, attack, release), lookahead_ms, sr)
     return x * gain * (10 ** (make_up_db / 20)).unsqueeze(-1)
 
