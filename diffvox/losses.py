@@ -88,7 +88,7 @@ def log_dynamic_range(x: torch.Tensor, short_ms: float, long_ms: float, sr: floa
     row and keep only the valid T - k samples. Returns (B*C, T) or (B*C, T - k), without
     gradient (:func:`mldr` has its own backward pass).
     """
-    (log_short, log_long), = LDRTarget.of(x, [(short_ms, long_ms)], sr).logs
+    (log_short, log_long), = LDRTarget.of(x.to(torch.float64), [(short_ms, long_ms)], sr).logs
     rows = x.shape[0] * x.shape[1]
     return ldr_rows(log_short.reshape(rows, -1), log_long.reshape(rows, -1),
                     shift_samples(short_ms, long_ms, sr), strict)

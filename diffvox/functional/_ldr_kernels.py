@@ -58,12 +58,14 @@ def compare(short, long, t_short, t_long, t_rows, k, strict, sign, sums):
         tr = t_rows[r]
         acc = 0.0
         for t in range(inner):  # no branch, no gather: this loop vectorises
-            d = (log64(short[r, t]) - log64(long[r, t + k])) - (t_short[tr, t] - t_long[tr, t + k])
+            d = (log64(np.float64(short[r, t])) - log64(np.float64(long[r, t + k]))) - (
+                np.float64(t_short[tr, t]) - np.float64(t_long[tr, t + k]))
             acc += abs(d)
             sign[r, t] = np.int8(d > 0) - np.int8(d < 0)
         for t in range(inner, stop):
             lr, lt = _partner(r, np.int64(t), k, n_rows, n_time, strict)
-            d = (log64(short[r, t]) - log64(long[lr, lt])) - (t_short[tr, t] - t_long[t_rows[lr], lt])
+            d = (log64(np.float64(short[r, t])) - log64(np.float64(long[lr, lt]))) - (
+                np.float64(t_short[tr, t]) - np.float64(t_long[t_rows[lr], lt]))
             acc += abs(d)
             sign[r, t] = np.int8(d > 0) - np.int8(d < 0)
         sums[r] = acc

@@ -46,7 +46,7 @@ def ldr_rows(log_short: torch.Tensor, log_long: torch.Tensor, k: int, strict: bo
 @dataclass
 class LDRTarget:
     """A (N, C, T) target's log smoothed energies per scale: ``logs[i] = (short, long)``, each
-    (N, C, T) float64. The shift is applied when compared, so sub-batches can be selected;
+    (N, C, T), computed in float64 and stored in the target's precision (float32 or float64). The shift is applied when compared, so sub-batches can be selected;
     ``rows``: the sub-batch's rows (:meth:`select`; None for all N), read in place by the
     compiled kernels."""
 
@@ -57,7 +57,8 @@ class LDRTarget:
     def of(cls, target: torch.Tensor, scales, sr: float) -> "LDRTarget":
         with torch.no_grad():
             energy = energy_rows(target)
-            return cls([tuple(_smooth(energy, ms, sr).log_().reshape(target.shape) for ms in scale)
+            dtype = target.dtype if target.dtype == torch.float32 else torch.float64
+            return cls([tuple(_smooth(energy, ms, sr).log_().reshape(target.shape).to(dtype) for ms in scale)
                         for scale in scales])
 
     def select(self, index: torch.Tensor) -> "LDRTarget":
@@ -137,7 +138,9 @@ def _forward_cpu(ctx, x, target, scales, sr, strict):
     n_rows, n_time = rows.shape
     coefs = np.array([float(ms_to_coef(ms, sr)) for scale in scales for ms in scale])
     shifts = np.array([shift_samples(s, l, sr) for s, l in scales], dtype=np.int64)
-    smoothed = np.empty((len(coefs), n_rows, n_time))
+    # stored in the signal's precision (the recursions run in float64): a float32 fit moves half
+    # the bytes through the memory-bound comparison and gradient passes
+    smoothed = np.empty((len(coefs), n_rows, n_time), dtype=rows.dtype if rows.dtype == np.float32 else np.float64)
     _ldr_kernels.smooth(rows, coefs, smoothed)
     signs = np.empty((len(scales), n_rows, n_time), dtype=np.int8)
     counts = np.array([n_rows * (n_time - k if strict else n_time) for k in shifts], dtype=np.float64)
