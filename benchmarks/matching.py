@@ -4,7 +4,7 @@ side by side in one run; plus where the time goes (chain and losses, forward+bac
 
 The CPU default is the issue's 8 chunks; on a GPU the paper's 35.
 
-    python benchmarks/matching.py [--device cpu|cuda] [--batch N] [--repeat 3] [--out FILE]
+    python benchmarks/matching.py [--device cpu|cuda] [--batch N] [--repeat 5] [--out FILE]
 """
 from __future__ import annotations
 
