@@ -34,32 +34,20 @@ _SQRT_HALF_BITS32 = 0x3F3504F3  # float32 bits of sqrt(1/2)
 _SQRT_HALF_BITS64 = 0x3FE6A09E667F3BCD
 
 
-@intrinsic
-def _bits32(typingctx, x):
-    def codegen(context, builder, sig, args):
-        return builder.bitcast(args[0], ir.IntType(32))
-    return types.int32(types.float32), codegen
+def _bitcast(source, target, llvm_type):
+    """An intrinsic reinterpreting a ``source`` scalar's bits as ``target`` (no instruction)."""
+    @intrinsic
+    def cast(typingctx, x):
+        def codegen(context, builder, sig, args):
+            return builder.bitcast(args[0], llvm_type)
+        return target(source), codegen
+    return cast
 
 
-@intrinsic
-def _from_bits32(typingctx, x):
-    def codegen(context, builder, sig, args):
-        return builder.bitcast(args[0], ir.FloatType())
-    return types.float32(types.int32), codegen
-
-
-@intrinsic
-def _bits64(typingctx, x):
-    def codegen(context, builder, sig, args):
-        return builder.bitcast(args[0], ir.IntType(64))
-    return types.int64(types.float64), codegen
-
-
-@intrinsic
-def _from_bits64(typingctx, x):
-    def codegen(context, builder, sig, args):
-        return builder.bitcast(args[0], ir.DoubleType())
-    return types.float64(types.int64), codegen
+_bits32 = _bitcast(types.float32, types.int32, ir.IntType(32))
+_from_bits32 = _bitcast(types.int32, types.float32, ir.FloatType())
+_bits64 = _bitcast(types.float64, types.int64, ir.IntType(64))
+_from_bits64 = _bitcast(types.int64, types.float64, ir.DoubleType())
 
 
 @numba.njit(inline="always", error_model="numpy")
