@@ -98,9 +98,9 @@ class _Faulty(DiffVoxLoss):
 class _Recording(DiffVox):
     snapshots: list = []
 
-    def forward(self, x):
+    def forward(self, x, start=0):
         _Recording.snapshots.append({k: v.detach().clone() for k, v in self.state_dict().items()})
-        return super().forward(x)
+        return super().forward(x, start)
 
 
 @pytest.fixture()
