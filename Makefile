@@ -66,11 +66,12 @@ chromium:
 	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
 	  { echo "installing Debian's chromium"; $(SUDO) apt-get install -y -q chromium; }
 
-## bench: the IIR, chain, matching and exact-chain benchmarks (CPU); writes benchmarks/results/*_cpu.json
+## bench: the IIR, chain, matching (with a profile of one step) and exact-chain benchmarks (CPU); writes benchmarks/results/*_cpu.json
 bench: venv data
 	$(PY) benchmarks/iir.py
 	$(PY) benchmarks/chain.py
 	$(PY) benchmarks/matching.py
+	$(PY) benchmarks/profile_step.py
 	$(PY) benchmarks/realtime.py
 
 ## exact-vs-fs: every published preset rendered by the FS and the exact chain (about 8 min)
@@ -96,6 +97,7 @@ gpu-results: venv data
 	$(PY) benchmarks/iir.py --device cuda
 	$(PY) benchmarks/chain.py --device cuda
 	$(PY) benchmarks/matching.py --device cuda
+	$(PY) benchmarks/profile_step.py --device cuda
 	DIFFVOX_FULL=1 $(PY) scripts/execute_chapters.py book/scan_benchmarks.md
 
 ## gpu-chapters: the matching chapters at full size on a GPU (fits at the paper's settings; longer)
