@@ -2,8 +2,8 @@
 compressor/expander curve, back to a linear gain) in one pass each way, and the gain smoothing's
 backward pass.
 
-Smoothing forward (torchcomp's kernel): ``g[n] = (1 - c[n]) g[n-1] + c[n] f[n]`` from ``g[-1] = zi``, with
-``c[n]`` the attack coefficient where ``f[n] < g[n-1]`` (``at_mask``) and the release one
+Smoothing forward (torchcomp's kernel): ``g[n] = (1 - c[n]) g[n-1] + c[n] f[n]`` from
+``g[-1] = zi``, with ``c[n]`` the attack coefficient where ``f[n] < g[n-1]`` (``at_mask``) and the release one
 elsewhere. Its adjoint is the same time-varying one-pole run backwards:
 ``lam[n] = gbar[n] + (1 - c[n+1]) lam[n+1]``, ``fbar[n] = c[n] lam[n]``,
 ``cbar[n] = lam[n] (f[n] - g[n-1])`` summed into the attack or the release coefficient, and
@@ -58,7 +58,7 @@ def _gain_db(level, ct, cr, et, er):
     m = min(comp, expa)
     w_comp = 1.0 if comp < expa else (0.5 if comp == expa else 0.0)
     w_on = 1.0 if m <= 0.0 else 0.0
-    return min(m, 0.0), w_comp * w_on, (1.0 - w_comp) * w_on, comp, expa
+    return min(m, 0.0), w_comp * w_on, (1.0 - w_comp) * w_on
 
 
 @numba.jit(**JIT)
@@ -83,7 +83,7 @@ def target_gain_backward(rms, gain, ct, cr, et, er, grad_gain, grad_rms, grads):
         for n in range(n_time):
             x = np.float64(rms[r, n])
             level = (20.0 / _LN10) * log64(x)
-            _, w_c, w_e, comp, expa = _gain_db(level, ct[r], cr[r], et[r], er[r])
+            _, w_c, w_e = _gain_db(level, ct[r], cr[r], et[r], er[r])
             d_g = np.float64(grad_gain[r, n]) * np.float64(gain[r, n]) * (_LN10 / 20.0)
             grad_rms[r, n] = d_g * -(w_c * k_c + w_e * k_e) * (20.0 / _LN10) / x
             s_ct += d_g * w_c * k_c

@@ -8,14 +8,11 @@ average at flat index ``(r T + t + k) mod (R T)``.
 """
 from __future__ import annotations
 
-import math
-
 import numba
 import numpy as np
 from numba import prange
 
 from .._jit import JIT, JIT_SUMS, log64
-
 
 
 @numba.jit(**JIT)

@@ -3,8 +3,9 @@ gradient, over the L/R spectra and the target's magnitudes of the four views (L,
 
 Spectra are (B, 2, ...) complex64 (L, R), targets (B', 4, ...) float32 (L, R, L+R, L-R) with a
 row map (B,): the target rows of the sub-batch, read in place. Work is split into blocks of about
-``_BLOCK`` elements so that every thread has some even for a batch of one. Magnitudes are ``sqrt(max(re^2 + im^2, floor^2))`` in float32, as
-auraloss computes them; sums accumulate in float64.
+``_BLOCK`` elements so that every thread has some even for a batch of one. Magnitudes are
+``sqrt(max(re^2 + im^2, floor^2))`` in float32, as auraloss computes them; sums accumulate in
+float64.
 """
 from __future__ import annotations
 

@@ -14,8 +14,8 @@ PRE_MS = 1.0  # the lookahead kernel also spans 1 ms before the sample
 
 class _GainSmoothing(CompressorFunction):
     """torchcomp's attack/release smoothing (its numba forward; on the CPU our compiled backward,
-    elsewhere torchcomp's through torchlpc), saving its tensors for the backward pass only. torchcomp also keeps them for
-    forward-mode AD, which ties the output to its own graph node: a reference cycle that Python
+    elsewhere torchcomp's through torchlpc), saving its tensors for the backward pass only.
+    torchcomp also keeps them for forward-mode AD, which ties the output to its own graph node: a reference cycle that Python
     never frees, leaking every call's (B, T) tensors (the full-size CPU fit grew to 23 GB)."""
 
     @staticmethod
@@ -29,12 +29,12 @@ class _GainSmoothing(CompressorFunction):
     def backward(ctx, grad_y, _):
         """On the CPU one compiled pass backwards in time (:mod:`._compressor_kernels`; torchcomp's
         goes through torchlpc and several full-size temporaries); elsewhere torchcomp's."""
-        x = ctx.saved_tensors[0]
-        if x.device.type != "cpu":
+        saved = ctx.saved_tensors
+        if saved[0].device.type != "cpu":
             return CompressorFunction.backward(ctx, grad_y, _)
         from . import _compressor_kernels
 
-        x, y, zi, at, rt, at_mask = (t.detach().contiguous() for t in ctx.saved_tensors)
+        x, y, zi, at, rt, at_mask = (t.detach().contiguous() for t in saved)
         grad_x = torch.empty_like(x)
         grads = [torch.empty(x.shape[0], dtype=torch.float64) for _ in range(3)]
         _compressor_kernels.smoothing_backward(
@@ -69,7 +69,8 @@ class _TargetGain(torch.autograd.Function):
         from . import _compressor_kernels
 
         rms = rms.detach().contiguous()
-        params = [p.detach().to(torch.float64).contiguous() for p in (cmp_th, cmp_ratio, exp_th, exp_ratio)]
+        params = [p.detach().to(torch.float64).contiguous()
+                  for p in (cmp_th, cmp_ratio, exp_th, exp_ratio)]
         gain = torch.empty_like(rms)
         _compressor_kernels.target_gain(rms.numpy(), *(p.numpy() for p in params), gain.numpy())
         ctx.save_for_backward(rms, gain, *params)

@@ -46,8 +46,8 @@ def ldr_rows(log_short: torch.Tensor, log_long: torch.Tensor, k: int, strict: bo
 @dataclass
 class LDRTarget:
     """A (N, C, T) target's log smoothed energies per scale: ``logs[i] = (short, long)``, each
-    (N, C, T), computed in float64 and stored in the target's precision (float32 or float64). The shift is applied when compared, so sub-batches can be selected;
-    ``rows``: the sub-batch's rows (:meth:`select`; None for all N), read in place by the
+    (N, C, T), computed in float64 and stored in the target's precision (float32 or float64).
+    The shift is applied when compared, so sub-batches can be selected; ``rows``: the sub-batch's rows (:meth:`select`; None for all N), read in place by the
     compiled kernels."""
 
     logs: list
@@ -140,7 +140,8 @@ def _forward_cpu(ctx, x, target, scales, sr, strict):
     shifts = np.array([shift_samples(s, l, sr) for s, l in scales], dtype=np.int64)
     # stored in the signal's precision (the recursions run in float64): a float32 fit moves half
     # the bytes through the memory-bound comparison and gradient passes
-    smoothed = np.empty((len(coefs), n_rows, n_time), dtype=rows.dtype if rows.dtype == np.float32 else np.float64)
+    stored = rows.dtype if rows.dtype == np.float32 else np.float64
+    smoothed = np.empty((len(coefs), n_rows, n_time), dtype=stored)
     _ldr_kernels.smooth(rows, coefs, smoothed)
     signs = np.empty((len(scales), n_rows, n_time), dtype=np.int8)
     counts = np.array([n_rows * (n_time - k if strict else n_time) for k in shifts], dtype=np.float64)

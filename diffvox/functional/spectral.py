@@ -70,11 +70,10 @@ class SpectralTarget:
         """(B,) the stored rows of the sub-batch, in order."""
         return torch.arange(self.magnitude.shape[0]) if self.rows is None else self.rows
 
-    def selected(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """The sub-batch's magnitudes and their logarithms, (B, 4, M, F) each (copies if selected)."""
-        if self.rows is None:
-            return self.magnitude, self.log_magnitude
-        return self.magnitude[self.rows], self.log_magnitude[self.rows]
+    def selected(self, field: str = "magnitude") -> torch.Tensor:
+        """The sub-batch's ``magnitude`` or ``log_magnitude``, (B, 4, M, F) (a copy if selected)."""
+        values = getattr(self, field)
+        return values if self.rows is None else values[self.rows]
 
     def norms(self) -> torch.Tensor:
         """Frobenius norms of the views lr, sum, diff over the batch, (3,) float64."""
@@ -106,10 +105,11 @@ def _sums(spec: torch.Tensor, target: SpectralTarget) -> tuple[torch.Tensor, tor
         mag = target.magnitude.reshape(n_all, 4, -1).numpy()
         logmag = target.log_magnitude.reshape(n_all, 4, -1).numpy()
         out = np.zeros((b * -(-x.shape[2] // k._BLOCK), 6))
-        k.distance_sums(x, mag, logmag, target.row_index().numpy(), np.float32(MAGNITUDE_FLOOR ** 2), out)
+        k.distance_sums(x, mag, logmag, target.row_index().numpy(), np.float32(MAGNITUDE_FLOOR ** 2),
+                        out)
         total = torch.from_numpy(out.sum(0))
         return total[:3], total[3:]
-    target_mag, target_log = target.selected()
+    target_mag, target_log = target.selected(), target.selected("log_magnitude")
     magnitude = _magnitude(_four(spec))
     sq = (target_mag - magnitude).square_().sum(dim=(0, 2, 3), dtype=torch.float64)
     lg = magnitude.log_().sub_(target_log).abs_().sum(dim=(0, 2, 3), dtype=torch.float64)
@@ -126,10 +126,10 @@ def _grads(spec: torch.Tensor, target: SpectralTarget, w_sc: torch.Tensor, w_log
 
         grad = torch.empty_like(spec)
         k.distance_grads(torch.view_as_real(spec).numpy(), target.magnitude.numpy(),
-                         target.row_index().numpy(), np.float32(MAGNITUDE_FLOOR ** 2), w_sc.numpy(), w_log.numpy(), scale.numpy(),
-                         torch.view_as_real(grad).numpy())
+                         target.row_index().numpy(), np.float32(MAGNITUDE_FLOOR ** 2), w_sc.numpy(),
+                         w_log.numpy(), scale.numpy(), torch.view_as_real(grad).numpy())
         return grad
-    target_mag = target.selected()[0]
+    target_mag = target.selected()
     power = _power(_four(spec))
     raw = power.sqrt()
     expand = lambda w: w[[0, 0, 1, 2]].to(raw.dtype).view(4, 1, 1)  # noqa: E731

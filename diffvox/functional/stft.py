@@ -12,7 +12,7 @@ import functools
 import torch
 import torch.nn.functional as F
 
-from .fft import bin_weights
+from .fft import rfft_adjoint
 
 
 @functools.lru_cache(maxsize=16)
@@ -47,10 +47,7 @@ def stft_adjoint(grad: torch.Tensor, n_fft: int, hop: int, length: int,
     _check(n_fft, hop, length)
     pad, overlap = n_fft // 2, n_fft // hop
     n_frames = grad.shape[-2]
-    # adjoint of the real FFT: the unnormalised inverse with the bins that stand for two halved
-    if not bins_scaled:
-        grad = grad * bin_weights(grad.shape[-1], grad.device, grad.real.dtype)
-    frames = torch.fft.irfft(grad, n_fft, norm="forward").reshape(-1, n_frames, overlap, hop)
+    frames = rfft_adjoint(grad, n_fft, n_fft, bins_scaled).reshape(-1, n_frames, overlap, hop)
     window = _window(n_fft, grad.device, frames.dtype).reshape(overlap, hop)
     # windowed overlap-add: frame m, block q lands on block m + q of the padded signal
     blocks = frames.new_zeros(frames.shape[0], n_frames + overlap - 1, hop)
