@@ -193,8 +193,9 @@ def test_prepared_target_selects_the_same_losses(monkeypatch, kernels):
 
 
 def test_iir_states_decaying_into_silence_end_at_zero():
-    """A resonant low band rings out over a long silence: the states are flushed to 0 below
-    1e-250 instead of crawling through float64's subnormals; the values agree with scipy."""
+    """A resonant low band rings out over a long silence: the states are flushed to 0 once below
+    1e-250 (checked every 16 samples) instead of crawling through float64's subnormals; the
+    values agree with scipy, and so does the gradient, whose adjoint rings out the same way."""
     sos = scipy.signal.butter(2, 20, fs=44100, output="sos")
     x = np.zeros(400000)
     x[0] = 1.0
@@ -202,7 +203,17 @@ def test_iir_states_decaying_into_silence_end_at_zero():
     ref = scipy.signal.sosfilt(sos, x)
     np.testing.assert_allclose(ours, ref, rtol=0, atol=1e-12)
     tail = np.abs(ours[ours != 0])
-    assert tail.min() >= 1e-250 and ours[-1] == 0.0
+    assert tail.min() >= np.finfo(np.float64).tiny and ours[-1] == 0.0  # never subnormal
+    assert (tail < 1e-250).sum() < 16  # flushed within 16 samples of crossing 1e-250
+    # the adjoint: an impulse of gradient at the end rings back through the silence
+    x_req = torch.from_numpy(x).requires_grad_(True)
+    grad_y = torch.zeros(len(x), dtype=torch.float64)
+    grad_y[-1] = 1.0
+    sosfilt(torch.from_numpy(sos), x_req).backward(grad_y)
+    ref_grad = scipy.signal.sosfilt(sos, grad_y.numpy()[::-1])[::-1]  # the time-reversed filter
+    np.testing.assert_allclose(x_req.grad.numpy(), ref_grad, rtol=0, atol=1e-12)
+    g_tail = np.abs(x_req.grad.numpy()[x_req.grad.numpy() != 0])
+    assert g_tail.min() >= np.finfo(np.float64).tiny and x_req.grad[0] == 0.0
 
 
 def test_fdn_solver_kernel_equals_torch_solve_values_and_gradients(monkeypatch):
