@@ -66,7 +66,7 @@ def _coef(power, target, floor2, w_sc, w_log):
 
 
 @numba.jit(**JIT)
-def distance_grads(x, mag, rows, floor2, w_sc, w_log, bin_scale, grad):
+def distance_grads(x, mag, rows, floor2, w_sc, w_log, bin_scale):
     """The gradient with respect to the L and R spectra of a weighted sum of the distances.
 
     For view k (lr, sum, diff), d/d|X| = -w_sc[k] (Y - |X|) + w_log[k] sign(log |X| - log Y) / |X|
@@ -74,9 +74,11 @@ def distance_grads(x, mag, rows, floor2, w_sc, w_log, bin_scale, grad):
     and the mean log distance); then d|X|/dX = X / |X| (zero where the floor clamps), chained
     through L+R and L-R, times ``bin_scale[bin]``.
 
-    x, grad: the L/R spectra and their gradient as float32 (B, 2, M, F, 2) (real and imaginary
-    parts); mag: (B', 4, M, F), of which rows[b] goes with row b. Blocks of frames run in
-    parallel; the loop over bins is SIMD.
+    x: the L/R spectra as float32 (B, 2, M, F, 2) (real and imaginary parts), replaced in place
+    by their gradient (each bin is read before it is written; writing into the spectra instead
+    of a new array saves the memory traffic of a third array, and the pass is memory-bound);
+    mag: (B', 4, M, F), of which rows[b] goes with row b. Blocks of frames run in parallel; the
+    loop over bins is SIMD.
     """
     n_rows, n_frames, n_bins = x.shape[0], x.shape[2], x.shape[3]
     per_block = max(1, _BLOCK // n_bins)
@@ -95,7 +97,7 @@ def distance_grads(x, mag, rows, floor2, w_sc, w_log, bin_scale, grad):
                 c3 = _coef(dr * dr + di * di, mag[t_row, 3, m, k], floor2, w_sc[2], w_log[2])
                 scale = bin_scale[k]
                 ca, cb, cross = (c0 + c2 + c3) * scale, (c1 + c2 + c3) * scale, (c2 - c3) * scale
-                grad[row, 0, m, k, 0] = ar * ca + br * cross
-                grad[row, 0, m, k, 1] = ai * ca + bi * cross
-                grad[row, 1, m, k, 0] = br * cb + ar * cross
-                grad[row, 1, m, k, 1] = bi * cb + ai * cross
+                x[row, 0, m, k, 0] = ar * ca + br * cross
+                x[row, 0, m, k, 1] = ai * ca + bi * cross
+                x[row, 1, m, k, 0] = br * cb + ar * cross
+                x[row, 1, m, k, 1] = bi * cb + ai * cross

@@ -118,17 +118,18 @@ def _sums(spec: torch.Tensor, target: SpectralTarget) -> tuple[torch.Tensor, tor
 
 def _grads(spec: torch.Tensor, target: SpectralTarget, w_sc: torch.Tensor, w_log: torch.Tensor) -> torch.Tensor:
     """(B, 2, M, F) gradient of ``sum_k w_sc[k] ||Y_k - |X_k| ||^2 / 2 + w_log[k] sum |log ratio|``
-    with respect to the L/R spectra, times the real FFT's adjoint weights."""
+    with respect to the L/R spectra, times the real FFT's adjoint weights. On the CPU it is
+    written over ``spec``."""
     n_bins = spec.shape[-1]
     scale = bin_weights(n_bins, spec.device, spec.real.dtype)
     if _use_kernels(spec):
         from . import _spectral_kernels as k
 
-        grad = torch.empty_like(spec)
+        # in place: the spectrum is the backward pass's own and is not read again
         k.distance_grads(torch.view_as_real(spec).numpy(), target.magnitude.numpy(),
                          target.row_index().numpy(), np.float32(MAGNITUDE_FLOOR ** 2), w_sc.numpy(),
-                         w_log.numpy(), scale.numpy(), torch.view_as_real(grad).numpy())
-        return grad
+                         w_log.numpy(), scale.numpy())
+        return spec
     target_mag = target.selected()
     power = _power(_four(spec))
     raw = power.sqrt()
