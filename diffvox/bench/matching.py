@@ -1,6 +1,8 @@
 """Matching benchmark: seconds per optimisation step, ours against the original's stand-in."""
 from __future__ import annotations
 
+import statistics
+
 import torch
 
 from ..chain import DiffVox
@@ -25,15 +27,9 @@ def _setup(batch, chunk_seconds, overlap_seconds, device, seed, sr):
     return device, gen, dry, wet, loss_from, DiffVox(sr).to(device).train()
 
 
-def time_step(batch: int = 35, chunk_seconds: float = 12.0, overlap_seconds: float = 5.0,
-              device: str | torch.device = "cpu", repeat: int = 3, implementation: str = "diffvox",
-              sr: int = 44100) -> dict:
-    """Median seconds of one Adam step (forward, loss on the last part, backward, update).
-
-    ``implementation``: ``"diffvox"`` (ours: the targets' features are prepared once, as a fit
-    does, and selected each step; the preparation's time is reported apart) or ``"original"``
-    (:mod:`diffvox.bench.original`, which transforms the target at every step as the original does).
-    """
+def _make_step(implementation, batch, chunk_seconds, overlap_seconds, device, sr):
+    """One Adam step of ``implementation`` as a closure, and the seconds its target preparation
+    took (None for the stand-in, which transforms the target at every step)."""
     if implementation not in IMPLEMENTATIONS:
         raise ValueError(f"implementation must be one of {IMPLEMENTATIONS}, got {implementation!r}")
     device, gen, dry, wet, loss_from, model = _setup(batch, chunk_seconds, overlap_seconds, device, 0, sr)
@@ -54,11 +50,47 @@ def time_step(batch: int = 35, chunk_seconds: float = 12.0, overlap_seconds: flo
         optimiser.zero_grad(set_to_none=True)
         (total(forward(dry, start=loss_from), wet) + model.regulariser().to(device)).backward()
         optimiser.step()
+    return step, prepare_s
 
-    seconds = median_time(step, device, repeat, warmup=2)  # steady state: the heap has grown
-    return {"implementation": implementation, "batch": batch, "chunk_seconds": chunk_seconds,
-            "overlap_seconds": overlap_seconds, "seconds_per_step": seconds,
-            "minutes_per_song_2000_steps": seconds * 2000 / 60, "target_prepare_s_once": prepare_s}
+
+def time_steps(batch: int = 35, chunk_seconds: float = 12.0, overlap_seconds: float = 5.0,
+               device: str | torch.device = "cpu", repeat: int = 3,
+               implementations=IMPLEMENTATIONS, sr: int = 44100) -> list[dict]:
+    """Median seconds of one Adam step (forward, loss on the last part, backward, update) of
+    each implementation, their steps interleaved (after 2 warm-up steps each: the heap has grown)
+    so that a machine whose speed drifts slows them alike.
+
+    ``"diffvox"``: ours (the targets' features are prepared once, as a fit does, and selected
+    each step; the preparation's time is reported apart); ``"original"``:
+    :mod:`diffvox.bench.original`, which transforms the target at every step as the original does.
+    Each row also holds ``paired_ratios``: each of our steps over the stand-in's next one."""
+    device = torch.device(device)
+    steps = {impl: _make_step(impl, batch, chunk_seconds, overlap_seconds, device, sr)
+             for impl in implementations}
+    times = {impl: [] for impl in implementations}
+    for step, _ in steps.values():
+        for _ in range(2):
+            step()
+    for _ in range(repeat):
+        for impl, (step, _) in steps.items():
+            times[impl].append(median_time(step, device, 1, warmup=0))
+    rows = []
+    for impl in implementations:
+        seconds = statistics.median(times[impl])
+        rows.append({"implementation": impl, "batch": batch, "chunk_seconds": chunk_seconds,
+                     "overlap_seconds": overlap_seconds, "seconds_per_step": seconds,
+                     "minutes_per_song_2000_steps": seconds * 2000 / 60,
+                     "target_prepare_s_once": steps[impl][1], "step_seconds": times[impl]})
+    if implementations == IMPLEMENTATIONS:
+        rows[0]["paired_ratios"] = [a / b for a, b in zip(times["diffvox"], times["original"])]
+    return rows
+
+
+def time_step(batch: int = 35, chunk_seconds: float = 12.0, overlap_seconds: float = 5.0,
+              device: str | torch.device = "cpu", repeat: int = 3, implementation: str = "diffvox",
+              sr: int = 44100) -> dict:
+    """Median seconds of one Adam step of one implementation (see :func:`time_steps`)."""
+    return time_steps(batch, chunk_seconds, overlap_seconds, device, repeat, (implementation,), sr)[0]
 
 
 def time_parts(batch: int = 8, chunk_seconds: float = 12.0, overlap_seconds: float = 5.0,

@@ -74,7 +74,7 @@ def distance_grads(x, mag, rows, floor2, w_sc, w_log, bin_scale):
     and the mean log distance); then d|X|/dX = X / |X| (zero where the floor clamps), chained
     through L+R and L-R, times ``bin_scale[bin]``.
 
-    x: the L/R spectra as float32 (B, 2, M, F, 2) (real and imaginary parts), replaced in place
+    x: the L/R spectra, complex64 (B, 2, M, F), replaced in place
     by their gradient (each bin is read before it is written; writing into the spectra instead
     of a new array saves the memory traffic of a third array, and the pass is memory-bound);
     mag: (B', 4, M, F), of which rows[b] goes with row b. Blocks of frames run in parallel; the
@@ -83,21 +83,20 @@ def distance_grads(x, mag, rows, floor2, w_sc, w_log, bin_scale):
     n_rows, n_frames, n_bins = x.shape[0], x.shape[2], x.shape[3]
     per_block = max(1, _BLOCK // n_bins)
     n_blocks = (n_frames + per_block - 1) // per_block
+    sc0, sc1, sc2, lg0, lg1, lg2 = w_sc[0], w_sc[1], w_sc[2], w_log[0], w_log[1], w_log[2]
     for task in prange(n_rows * n_blocks):
         row, blk = task // n_blocks, task % n_blocks
         t_row = rows[row]
         for m in range(blk * per_block, min(n_frames, (blk + 1) * per_block)):
             for k in range(n_bins):
-                ar, ai = x[row, 0, m, k, 0], x[row, 0, m, k, 1]
-                br, bi = x[row, 1, m, k, 0], x[row, 1, m, k, 1]
+                za, zb = x[row, 0, m, k], x[row, 1, m, k]
+                ar, ai, br, bi = za.real, za.imag, zb.real, zb.imag
                 sr, si, dr, di = ar + br, ai + bi, ar - br, ai - bi
-                c0 = _coef(ar * ar + ai * ai, mag[t_row, 0, m, k], floor2, w_sc[0], w_log[0])
-                c1 = _coef(br * br + bi * bi, mag[t_row, 1, m, k], floor2, w_sc[0], w_log[0])
-                c2 = _coef(sr * sr + si * si, mag[t_row, 2, m, k], floor2, w_sc[1], w_log[1])
-                c3 = _coef(dr * dr + di * di, mag[t_row, 3, m, k], floor2, w_sc[2], w_log[2])
+                c0 = _coef(ar * ar + ai * ai, mag[t_row, 0, m, k], floor2, sc0, lg0)
+                c1 = _coef(br * br + bi * bi, mag[t_row, 1, m, k], floor2, sc0, lg0)
+                c2 = _coef(sr * sr + si * si, mag[t_row, 2, m, k], floor2, sc1, lg1)
+                c3 = _coef(dr * dr + di * di, mag[t_row, 3, m, k], floor2, sc2, lg2)
                 scale = bin_scale[k]
                 ca, cb, cross = (c0 + c2 + c3) * scale, (c1 + c2 + c3) * scale, (c2 - c3) * scale
-                x[row, 0, m, k, 0] = ar * ca + br * cross
-                x[row, 0, m, k, 1] = ai * ca + bi * cross
-                x[row, 1, m, k, 0] = br * cb + ar * cross
-                x[row, 1, m, k, 1] = bi * cb + ai * cross
+                x[row, 0, m, k] = np.complex64(complex(ar * ca + br * cross, ai * ca + bi * cross))
+                x[row, 1, m, k] = np.complex64(complex(br * cb + ar * cross, bi * cb + ai * cross))

@@ -126,7 +126,7 @@ def _grads(spec: torch.Tensor, target: SpectralTarget, w_sc: torch.Tensor, w_log
         from . import _spectral_kernels as k
 
         # in place: the spectrum is the backward pass's own and is not read again
-        k.distance_grads(torch.view_as_real(spec).numpy(), target.magnitude.numpy(),
+        k.distance_grads(spec.numpy(), target.magnitude.numpy(),
                          target.row_index().numpy(), np.float32(MAGNITUDE_FLOOR ** 2), w_sc.numpy(),
                          w_log.numpy(), scale.numpy())
         return spec
