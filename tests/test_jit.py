@@ -49,7 +49,7 @@ def test_log_special_values_are_those_of_math_log(dtype, apply):
 
 def test_kernels_do_not_raise_on_division_by_zero():
     """error_model='numpy' (what lets the loops vectorise): x / 0 is inf, not an exception."""
-    @numba.njit(**{**JIT, "parallel": False, "cache": False})
+    @numba.jit(**{**JIT, "parallel": False, "cache": False})
     def divide(a, b):
         return a / b
     assert divide(1.0, 0.0) == np.inf
