@@ -120,6 +120,19 @@ def test_compiled_kernels_equal_the_tensor_path(monkeypatch):
     assert rel(g_kernel, g_tensor) < 1e-4  # float32 rounding of 1/|X| near the floor
 
 
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+@pytest.mark.parametrize("kernels", [True, False])
+def test_mss_of_a_non_finite_prediction_is_not_finite(monkeypatch, bad, kernels):
+    """A fit must see a non-finite loss (the compiled kernels' logarithm skips special values)."""
+    pred, target = _signals(torch.float32, seed=2)
+    pred = pred.detach().clone()
+    pred[1, 0, 3000] = bad
+    if not kernels:
+        monkeypatch.setattr(spectral, "_use_kernels", lambda spec: False)
+    values = mss(pred, target)
+    assert not any(bool(torch.isfinite(v)) for v in values.values())
+
+
 @pytest.mark.parametrize("mid_side,length", [(False, 60000), (True, 60000), (False, 15000)])
 def test_mldr_gradient_equals_autograd_in_float64(mid_side, length):
     """15000 samples: the long averages' shifts (20947 and 41895) reach rows further on."""
