@@ -86,8 +86,9 @@ def log32(x):
 
 
 @numba.njit(inline="always", error_model="numpy")
-def log64(x):
-    """Natural logarithm of a float64 (see the module's notes)."""
+def log64_positive(x):
+    """Natural logarithm of a positive, finite, normal float64, without :func:`log64`'s special
+    cases (other inputs give finite garbage), so that loops over it vectorise."""
     bits = _bits64(x) - np.int64(_SQRT_HALF_BITS64)
     e = np.float64(bits >> np.int64(52))
     m = _from_bits64((bits & np.int64(0x000FFFFFFFFFFFFF)) + np.int64(_SQRT_HALF_BITS64))
@@ -96,4 +97,10 @@ def log64(x):
     p = 1.0 / 21.0
     for c in (19.0, 17.0, 15.0, 13.0, 11.0, 9.0, 7.0, 5.0, 3.0, 1.0):
         p = p * z + 1.0 / c
-    return _special(x, e * _LN2 + 2.0 * s * p)
+    return e * _LN2 + 2.0 * s * p
+
+
+@numba.njit(inline="always", error_model="numpy")
+def log64(x):
+    """Natural logarithm of a float64 (see the module's notes)."""
+    return _special(x, log64_positive(x))

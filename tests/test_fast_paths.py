@@ -133,6 +133,18 @@ def test_mss_of_a_non_finite_prediction_is_not_finite(monkeypatch, bad, kernels)
     assert not any(bool(torch.isfinite(v)) for v in values.values())
 
 
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+@pytest.mark.parametrize("kernels", [True, False])
+def test_mldr_of_a_non_finite_prediction_is_not_finite(monkeypatch, bad, kernels):
+    pred, target = _signals(torch.float32, length=60000, seed=3)
+    pred = pred.detach().clone()
+    pred[0, 1, 100] = bad
+    if not kernels:
+        monkeypatch.setattr(ldr, "_use_kernels", lambda x: False)
+    for strict in (False, True):
+        assert not bool(torch.isfinite(mldr(pred, target, strict=strict)))
+
+
 @pytest.mark.parametrize("mid_side,length", [(False, 60000), (True, 60000), (False, 15000)])
 def test_mldr_gradient_equals_autograd_in_float64(mid_side, length):
     """15000 samples: the long averages' shifts (20947 and 41895) reach rows further on."""

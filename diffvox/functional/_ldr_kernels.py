@@ -12,7 +12,7 @@ import numba
 import numpy as np
 from numba import prange
 
-from .._jit import JIT, JIT_SUMS, log64
+from .._jit import JIT, JIT_SUMS, log64_positive
 
 
 @numba.jit(**JIT)
@@ -45,8 +45,9 @@ def _partner(r, t, k, n_rows, n_time, strict):
 @numba.jit(**JIT_SUMS)
 def compare(short, long, t_short, t_long, t_rows, k, strict, sign, sums):
     """sign[r, t] = sign(f(x) - f(y)) and sums[r] = sum |f(x) - f(y)| over the compared samples;
-    short, long: the prediction's smoothed energies (R, T); t_short, t_long: the target's logs
-    (R', T), of which row t_rows[r] goes with the prediction's row r."""
+    short, long: the prediction's smoothed energies (R, T), positive and finite (the caller
+    checks); t_short, t_long: the target's logs (R', T), of which row t_rows[r] goes with the
+    prediction's row r. One logarithm per sample, of short / long (float64)."""
     n_rows, n_time = short.shape
     stop = n_time - k if strict else n_time
     inner = max(0, min(stop, n_time - k))  # samples whose partner is in their own row
@@ -55,13 +56,13 @@ def compare(short, long, t_short, t_long, t_rows, k, strict, sign, sums):
         tr = t_rows[r]
         acc = 0.0
         for t in range(inner):  # no branch, no gather: this loop vectorises
-            d = (log64(np.float64(short[r, t])) - log64(np.float64(long[r, t + k]))) - (
+            d = log64_positive(np.float64(short[r, t]) / np.float64(long[r, t + k])) - (
                 np.float64(t_short[tr, t]) - np.float64(t_long[tr, t + k]))
             acc += abs(d)
             sign[r, t] = np.int8(d > 0) - np.int8(d < 0)
         for t in range(inner, stop):
             lr, lt = _partner(r, np.int64(t), k, n_rows, n_time, strict)
-            d = (log64(np.float64(short[r, t])) - log64(np.float64(long[lr, lt]))) - (
+            d = log64_positive(np.float64(short[r, t]) / np.float64(long[lr, lt])) - (
                 np.float64(t_short[tr, t]) - np.float64(t_long[t_rows[lr], lt]))
             acc += abs(d)
             sign[r, t] = np.int8(d > 0) - np.int8(d < 0)

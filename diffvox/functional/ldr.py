@@ -150,13 +150,19 @@ def _forward_cpu(ctx, x, target, scales, sr, strict):
     if len(target_rows) != n_rows or target.logs[0][0].shape[-1] != n_time:
         raise ValueError(f"MLDR target of {len(target_rows)} x {target.logs[0][0].shape[-1]} samples "
                          f"for a prediction of {n_rows} x {n_time}")
-    for s, (t_short, t_long) in enumerate(target.logs):
+    # a NaN or infinite sample stays in a smoother's state to the end of its row: the last
+    # samples tell whether the comparison's logarithms (which skip special values) may run
+    finite = bool(np.isfinite(smoothed[:, :, -1]).all())
+    for s, (t_short, t_long) in enumerate(target.logs if finite else ()):
         sums = np.empty(n_rows)
         _ldr_kernels.compare(smoothed[2 * s], smoothed[2 * s + 1],
                              t_short.reshape(-1, n_time).contiguous().numpy(),
                              t_long.reshape(-1, n_time).contiguous().numpy(), target_rows,
                              int(shifts[s]), strict, signs[s], sums)
         total += sums.sum() / counts[s]
+    if not finite:
+        signs.fill(0)
+        total = float("nan")
     ctx.grad = None
     ctx.cpu = (rows, smoothed, signs, coefs, shifts, strict, counts, x.dtype, x.shape)
     return torch.tensor(total, dtype=x.dtype)
