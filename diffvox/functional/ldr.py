@@ -143,7 +143,7 @@ def _forward_cpu(ctx, x, target, scales, sr, strict):
     stored = rows.dtype if rows.dtype == np.float32 else np.float64
     smoothed = np.empty((len(coefs), n_rows, n_time), dtype=stored)
     _ldr_kernels.smooth(rows, coefs, smoothed)
-    signs = np.empty((len(scales), n_rows, n_time), dtype=np.int8)
+    grads = np.empty((len(coefs), n_rows, n_time), dtype=stored)
     counts = np.array([n_rows * (n_time - k if strict else n_time) for k in shifts], dtype=np.float64)
     total = 0.0
     target_rows = target.signal_rows()
@@ -158,13 +158,13 @@ def _forward_cpu(ctx, x, target, scales, sr, strict):
         _ldr_kernels.compare(smoothed[2 * s], smoothed[2 * s + 1],
                              t_short.reshape(-1, n_time).contiguous().numpy(),
                              t_long.reshape(-1, n_time).contiguous().numpy(), target_rows,
-                             int(shifts[s]), strict, signs[s], sums)
+                             int(shifts[s]), strict, grads[2 * s], grads[2 * s + 1], sums)
         total += sums.sum() / counts[s]
     if not finite:
-        signs.fill(0)
+        grads.fill(0)
         total = float("nan")
     ctx.grad = None
-    ctx.cpu = (rows, smoothed, signs, coefs, shifts, strict, counts, x.dtype, x.shape)
+    ctx.cpu = (rows, grads, coefs, counts, x.dtype, x.shape)
     return torch.tensor(total, dtype=x.dtype)
 
 
@@ -173,8 +173,8 @@ def _backward_cpu(ctx, grad_total):
 
     from . import _ldr_kernels
 
-    rows, smoothed, signs, coefs, shifts, strict, counts, dtype, shape = ctx.cpu
+    rows, grads, coefs, counts, dtype, shape = ctx.cpu
     ctx.cpu = None
     grad = np.empty(rows.shape, dtype=rows.dtype)
-    _ldr_kernels.gradient(rows, smoothed, signs, coefs, shifts, strict, float(grad_total) / counts, grad)
+    _ldr_kernels.gradient(rows, grads, coefs, float(grad_total) / counts, grad)
     return torch.from_numpy(grad).reshape(shape)
