@@ -58,8 +58,13 @@ def test_forward_matches_original_renders(reference_dir, row):
 
 
 @pytest.mark.parametrize("n_fft,hop,length", [(128, 32, 1000), (512, 128, 3001), (2048, 512, 5000),
-                                              (2048, 512, 1025)])
-def test_stft_and_its_adjoint(n_fft, hop, length):
+                                              (2048, 512, 1025), (128, 32, 65)])
+@pytest.mark.parametrize("kernels", [True, False])
+def test_stft_and_its_adjoint(monkeypatch, n_fft, hop, length, kernels):
+    """Against torch.stft, and the adjoint by the dot-product test; compiled and tensor paths."""
+    from diffvox.functional import stft as stft_module
+
+    monkeypatch.setattr(stft_module, "_use_kernels", lambda x: kernels)
     gen = torch.Generator().manual_seed(n_fft + length)
     x = torch.randn(3, 2, length, generator=gen, dtype=torch.float64)
     spec = stft(x, n_fft, hop)
