@@ -246,19 +246,25 @@ def test_iir_states_decaying_into_silence_end_at_zero():
     assert g_tail.min() >= np.finfo(np.float64).tiny and x_req.grad[0] == 0.0
 
 
-def test_fdn_solver_kernel_equals_torch_solve_values_and_gradients(monkeypatch):
-    """The compiled per-bin solver against torch.linalg.solve with autograd, in float64."""
+@pytest.mark.parametrize("seed,decay,n", [(1, "random", 20000), (2, "largest", 20000), (3, "largest", 768)])
+def test_fdn_solver_kernel_equals_torch_solve_values_and_gradients(monkeypatch, seed, decay, n):
+    """The compiled per-bin solver (no pivoting, bins in SIMD groups, the last group partial)
+    against torch.linalg.solve (pivoted) with autograd, in float64; "largest": every band at
+    the chain's largest decay, where the systems are worst conditioned."""
     from diffvox.functional import fdn
 
     def run(use_kernels):
         monkeypatch.setattr(fdn, "_use_kernels", lambda b: use_kernels)
-        gen = torch.Generator().manual_seed(1)
+        gen = torch.Generator().manual_seed(seed)
         b = torch.randn(1, 6, 2, generator=gen, dtype=torch.float64).requires_grad_()
         c = torch.randn(1, 2, 6, generator=gen, dtype=torch.float64).requires_grad_()
-        gamma = (torch.rand(1, 49, generator=gen, dtype=torch.float64) * 0.3 + 0.69).requires_grad_()
+        gamma = torch.rand(1, 49, generator=gen, dtype=torch.float64) * 0.3 + 0.69
+        if decay == "largest":
+            gamma = torch.full_like(gamma, fdn.gamma_max())
+        gamma.requires_grad_()
         skew = torch.randn(6, 6, generator=gen, dtype=torch.float64)
         U = torch.linalg.matrix_exp(skew - skew.T).unsqueeze(0).requires_grad_()
-        H = fdn.fdn_transfer(b, c, gamma, U, 20000)
+        H = fdn.fdn_transfer(b, c, gamma, U, n)
         weight = torch.randn(H.shape, generator=gen, dtype=H.dtype)
         (torch.view_as_real(H) * torch.view_as_real(weight)).sum().backward()
         return H.detach(), [p.grad for p in (b, c, gamma, U)]

@@ -1,6 +1,7 @@
 """Feedback delay network impulse response by frequency sampling."""
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -31,7 +32,7 @@ class _TransferCPU(torch.autograd.Function):
         arrays = [t.detach().to(torch.float64).contiguous().numpy() for t in (U, g, b, c)]
         u64, g64, b64, c64 = arrays
         phase_np = phase.contiguous().numpy()
-        x = np.empty((g64.shape[0], g64.shape[1], 2), np.complex128)
+        x = np.empty((_fdn_kernels.n_groups(g64.shape[0]), 2, g64.shape[1], 2, _fdn_kernels.LANES))
         h = np.empty((g64.shape[0], 2, 2), np.complex128)
         _fdn_kernels.transfer(phase_np, u64, g64, b64, c64, x, h)
         ctx.arrays, ctx.dtype = (phase_np, u64, g64, c64, x), g.dtype
@@ -46,11 +47,19 @@ class _TransferCPU(torch.autograd.Function):
         n_bins, lines = g64.shape
         chunks = _fdn_kernels.N_CHUNKS
         g_bar = np.empty((n_bins, lines))
-        u_bar, b_bar, c_bar = np.zeros((chunks, lines, lines)), np.zeros((chunks, lines, 2)), np.zeros((chunks, 2, lines))
+        u_bar, b_bar, c_bar = np.empty((chunks, lines, lines)), np.empty((chunks, lines, 2)), np.empty((chunks, 2, lines))
         _fdn_kernels.transfer_grad(phase_np, u64, g64, c64, x,
                                    h_bar.to(torch.complex128).contiguous().numpy(), g_bar, u_bar, b_bar, c_bar)
         out = [torch.from_numpy(a).to(ctx.dtype) for a in (g_bar, u_bar.sum(0), b_bar.sum(0), c_bar.sum(0))]
         return (*out, None)
+
+
+@functools.lru_cache(maxsize=2)
+def _phases(n: int, delays: tuple, device: torch.device) -> torch.Tensor:
+    """(n // 2 + 1, L) complex128 ``exp(i w m)`` at the bins of an n-point FFT (constant: cached)."""
+    m = torch.tensor(delays, dtype=torch.float64, device=device)
+    w = 2 * math.pi * torch.arange(n // 2 + 1, dtype=torch.float64, device=device) / n
+    return torch.polar(torch.ones_like(w).unsqueeze(-1) * torch.ones_like(m), w.unsqueeze(-1) * m)
 
 
 def fdn_transfer(b, c, gamma, U, n: int, delays=DELAYS) -> torch.Tensor:
@@ -63,9 +72,8 @@ def fdn_transfer(b, c, gamma, U, n: int, delays=DELAYS) -> torch.Tensor:
     """
     m = torch.tensor(delays, dtype=torch.float64, device=b.device)
     n_bins = n // 2 + 1
-    w = 2 * math.pi * torch.arange(n_bins, dtype=torch.float64, device=b.device) / n
     cdt = torch.complex128 if b.dtype == torch.float64 else torch.complex64
-    phase = torch.polar(torch.ones_like(w).unsqueeze(-1) * torch.ones_like(m), w.unsqueeze(-1) * m)
+    phase = _phases(n, tuple(delays), b.device)
     g = decay_per_bin(gamma, n_bins).unsqueeze(-1) ** (m / m[0]).to(gamma.dtype)  # (B, F, L)
     if _use_kernels(b):
         return torch.stack([_TransferCPU.apply(g[i], U[i], b[i], c[i], phase) for i in range(len(b))]).to(cdt)
