@@ -40,6 +40,27 @@ def test_blocked_scan_lengths(n_time, block):
     np.testing.assert_allclose(h.numpy(), _lfilter_rows(p.numpy(), u.numpy()), atol=1e-10)
 
 
+@pytest.mark.parametrize("n_time", [1, 31, 32, 33, 4097])
+def test_mixed_scan_error_is_not_amplified_by_the_pole(n_time):
+    """In-block products in complex64, carries in complex128: at |p| = 0.9999 the error stays
+    near float32's rounding of a 32-term sum (the all-complex64 scan's grows like 1 / (1 - |p|))."""
+    rng = np.random.default_rng(n_time)
+    p = np.array([0.9999 * np.exp(0.001j), -0.999, 0.5j, 0.0])
+    u = rng.standard_normal((4, n_time)) + 1j * rng.standard_normal((4, n_time))
+    ref = _lfilter_rows(p, u)
+    pt, ut = torch.from_numpy(p), torch.from_numpy(u)
+    mixed = blocked_scan(pt, ut, 32, torch.complex64).numpy()
+    single = blocked_scan(pt.to(torch.complex64), ut.to(torch.complex64), 32).numpy()
+    scale = np.linalg.norm(ref, axis=1) + 1e-300
+    err_mixed = np.linalg.norm(mixed - ref, axis=1) / scale
+    assert err_mixed.max() < 1e-6
+    if n_time > 1000:
+        err_single = np.linalg.norm(single - ref, axis=1) / scale
+        assert err_single[0] > 10 * err_mixed[0]
+    h = linear_recurrence(pt, ut, "mixed")
+    np.testing.assert_allclose(h.numpy(), mixed)
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_gradcheck_complex(backend):
     gen = torch.Generator().manual_seed(0)

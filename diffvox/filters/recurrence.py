@@ -3,6 +3,8 @@
 Backends (all compute the same function):
 ``"numba"`` compiled CPU kernel, parallel over rows (CPU tensors only);
 ``"scan"`` blocked parallel scan in tensor ops (any device; the GPU path);
+``"mixed"`` the same with the in-block products in single precision (complex64 / float32) and
+the carries in the input's precision (:func:`.scan.blocked_scan`);
 ``"doubling"`` Hillis-Steele scan; ``"loop"`` Python loop over time (reference).
 ``"auto"`` picks numba on CPU and the blocked scan elsewhere.
 """
@@ -13,7 +15,9 @@ import torch
 
 from . import scan as _scan
 
-BACKENDS = ("auto", "numba", "scan", "doubling", "loop")
+BACKENDS = ("auto", "numba", "scan", "mixed", "doubling", "loop")
+MIXED_BLOCK = 32  # samples per block of the mixed-precision scan (its error grows with the block)
+_SINGLE = {torch.float64: torch.float32, torch.complex128: torch.complex64}
 
 
 def _resolve(backend: str, device: torch.device) -> str:
@@ -44,8 +48,11 @@ def recurrence_raw(p: torch.Tensor, u: torch.Tensor, backend: str = "auto",
         return _numba_recurrence(p, u, reverse)
     if reverse:
         u = u.flip(-1)
-    fn = {"scan": _scan.blocked_scan, "doubling": _scan.doubling_scan, "loop": _scan.loop_scan}[backend]
-    h = fn(p, u)
+    if backend == "mixed":
+        h = _scan.blocked_scan(p, u, MIXED_BLOCK, _SINGLE.get(u.dtype))
+    else:
+        fn = {"scan": _scan.blocked_scan, "doubling": _scan.doubling_scan, "loop": _scan.loop_scan}[backend]
+        h = fn(p, u)
     return h.flip(-1) if reverse else h
 
 

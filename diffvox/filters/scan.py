@@ -6,6 +6,8 @@ Plain tensor operations, so they run on any device (the GPU path). Two algorithm
   recurrence is a lower-triangular Toeplitz matrix of powers of ``p`` (one batched matmul); the
   blocks' end values obey the same recurrence with pole ``p**L``, scanned recursively; a final
   pass adds each block's carried-in state times ``p**(i+1)``. Work O(T L), depth O(log_L T).
+  With ``products`` set, the in-block products run in a lower precision and the carries in
+  the input's (the GPU's mixed-precision path: see :func:`blocked_scan`).
 * :func:`doubling_scan` - Hillis-Steele: ``log2 T`` passes of ``h[n] += p**s h[n-s]``, the
   associative operator ``(U, x) (+) (V, z) = (VU, Vx + z)`` specialised to a constant pole.
 """
@@ -23,8 +25,16 @@ def _powers(p: torch.Tensor, n: int) -> torch.Tensor:
     return torch.cat([ones, torch.cumprod(p.unsqueeze(-1).expand(*p.shape, n - 1), dim=-1)], dim=-1)
 
 
-def blocked_scan(p: torch.Tensor, u: torch.Tensor, block: int = 64) -> torch.Tensor:
-    """Scan ``h[n] = p h[n-1] + u[n]`` along the last axis. p: (N,), u: (N, T) -> (N, T)."""
+def blocked_scan(p: torch.Tensor, u: torch.Tensor, block: int = 64,
+                 products: torch.dtype | None = None) -> torch.Tensor:
+    """Scan ``h[n] = p h[n-1] + u[n]`` along the last axis. p: (N,), u: (N, T) -> (N, T).
+
+    ``products``: a lower precision (e.g. ``torch.complex64`` for complex128 ``u``) for the
+    in-block matmul, which is nearly all the arithmetic (``L`` products per sample). The blocks'
+    end values (one product per sample, as a matrix-vector product) and their carries stay in
+    ``u``'s precision, so the long-range sums that amplify rounding by ``1 / (1 - |p|)`` are not
+    rounded to the lower one: the error is that of a sum of at most ``L`` terms per output.
+    """
     n_rows, n_time = u.shape
     if n_time <= block:
         block = max(n_time, 1)
@@ -36,10 +46,16 @@ def blocked_scan(p: torch.Tensor, u: torch.Tensor, block: int = 64) -> torch.Ten
     idx = torch.arange(block, device=u.device)
     diff = idx.view(-1, 1) - idx.view(1, -1)  # i - j
     toeplitz = pw[:, diff.clamp(min=0)] * (diff >= 0)  # (N, L, L): p^(i-j), i >= j
-    local = torch.matmul(blocks, toeplitz.transpose(-1, -2))  # (N, C, L)
+    if products is None:
+        local = torch.matmul(blocks, toeplitz.transpose(-1, -2))  # (N, C, L)
+    else:
+        local = torch.matmul(blocks.to(products), toeplitz.transpose(-1, -2).to(products)).to(u.dtype)
 
     if n_blocks > 1:
-        ends = local[..., -1]
+        if products is None:
+            ends = local[..., -1]
+        else:  # sum_j p^(L-1-j) u_j in u's precision
+            ends = torch.matmul(blocks, pw[:, :block].flip(-1).unsqueeze(-1))[..., 0]
         carried = blocked_scan(pw[:, block], ends, block)  # state at the end of each block
         carry_in = F.pad(carried[:, :-1], (1, 0))  # state entering each block
         local = local + carry_in.unsqueeze(-1) * pw[:, 1:].unsqueeze(1)
