@@ -198,6 +198,21 @@ def test_mldr_kernels_equal_the_tensor_path(monkeypatch, strict, dtype):
     assert rel(g_kernel, g_tensor) < (1e-6 if dtype == torch.float32 else 1e-12)
 
 
+@pytest.mark.parametrize("strict", [False, True])
+def test_mldr_with_the_gpu_smoothers_equals_the_kernels(monkeypatch, strict):
+    """Off the CPU the smoothers run the mixed-precision scan: same loss to 1e-6, same gradient
+    to 1e-4 (run here on the CPU)."""
+    pred, target = _signals(torch.float32, length=50000, seed=7)
+    kernel = mldr(pred, target, strict=strict)
+    g_kernel, = torch.autograd.grad(kernel, pred)
+    monkeypatch.setattr(ldr, "_use_kernels", lambda x: False)
+    monkeypatch.setattr(ldr, "_smoother_backend", lambda device: "mixed")
+    mixed = mldr(pred, target, strict=strict)
+    g_mixed, = torch.autograd.grad(mixed, pred)
+    assert float(mixed.detach()) == pytest.approx(float(kernel.detach()), rel=1e-6)
+    assert rel(g_mixed, g_kernel) < 1e-4
+
+
 @pytest.mark.parametrize("kernels", [True, False])
 def test_prepared_target_selects_the_same_losses(monkeypatch, kernels):
     """A selected target (rows read in place by the kernels, copied by the tensor path), also a
