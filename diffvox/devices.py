@@ -1,7 +1,34 @@
-"""Checking a device name before any work is done on it."""
+"""Checking a device name before any work is done on it, and which code path a tensor takes."""
 from __future__ import annotations
 
+import contextlib
+
 import torch
+
+_tensor_paths = False
+
+
+def cpu_kernels(t: torch.Tensor) -> bool:
+    """Whether the compiled CPU kernels (numba) serve ``t``: CPU tensors, unless
+    :func:`tensor_paths` is active."""
+    return t.device.type == "cpu" and not _tensor_paths
+
+
+def tensor_paths_active() -> bool:
+    return _tensor_paths
+
+
+@contextlib.contextmanager
+def tensor_paths():
+    """Run, on the CPU, the code paths other devices take: tensor operations instead of the
+    compiled kernels, parallel scans (mixed precision for float32 signals) instead of the fused
+    IIR kernels. For checking without a GPU what a GPU run computes (slow; not thread-safe)."""
+    global _tensor_paths
+    previous, _tensor_paths = _tensor_paths, True
+    try:
+        yield
+    finally:
+        _tensor_paths = previous
 
 
 def resolve_device(device: str | torch.device) -> torch.device:

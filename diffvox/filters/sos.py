@@ -21,6 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..devices import cpu_kernels
 from .recurrence import _resolve, recurrence_raw
 
 
@@ -228,7 +229,7 @@ def sosfilt(sos: torch.Tensor, x: torch.Tensor, backend: str = "auto") -> torch.
     a = sos64[..., 4:] / a0
     _check_stable(a)
 
-    if backend == "auto" and x.device.type != "cpu" and x.dtype != torch.float64:
+    if backend == "auto" and not cpu_kernels(x) and x.dtype != torch.float64:
         backend = "mixed"  # GPUs: no float64 matmuls (see the module docstring)
     backend = _resolve(backend, x.device)
     if backend == "numba":

@@ -5,6 +5,7 @@ import torch
 from torch.autograd.function import once_differentiable
 from torchcomp.core import CompressorFunction
 
+from ..devices import cpu_kernels
 from ..filters import one_pole
 from .fir import valid_fir
 
@@ -30,7 +31,7 @@ class _GainSmoothing(CompressorFunction):
         """On the CPU one compiled pass backwards in time (:mod:`._compressor_kernels`; torchcomp's
         goes through torchlpc and several full-size temporaries); elsewhere torchcomp's."""
         saved = ctx.saved_tensors
-        if saved[0].device.type != "cpu":
+        if not cpu_kernels(saved[0]):
             return CompressorFunction.backward(ctx, grad_y, _)
         from . import _compressor_kernels
 
@@ -93,7 +94,7 @@ def target_gain(rms: torch.Tensor, cmp_th, cmp_ratio, exp_th, exp_ratio) -> torc
     """The gain computer's linear gain ``10^(static_gain_db(20 log10 rms) / 20)``: rms (B, T),
     parameters (B,). On the CPU one compiled pass each way (float64 inside), elsewhere tensor
     operations; the same values and gradients (tests)."""
-    if rms.device.type == "cpu" and rms.dtype in (torch.float32, torch.float64):
+    if cpu_kernels(rms) and rms.dtype in (torch.float32, torch.float64):
         return _TargetGain.apply(rms, cmp_th, cmp_ratio, exp_th, exp_ratio)
     col = lambda p: p.unsqueeze(-1)  # noqa: E731
     return 10 ** (static_gain_db(20 * torch.log10(rms), col(cmp_th), col(cmp_ratio), col(exp_th),

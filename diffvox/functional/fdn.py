@@ -8,6 +8,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..devices import cpu_kernels
+
 DELAYS = (997, 1153, 1327, 1559, 1801, 2099)
 
 
@@ -18,7 +20,7 @@ def decay_per_bin(gamma: torch.Tensor, n_bins: int) -> torch.Tensor:
 
 
 def _use_kernels(b: torch.Tensor) -> bool:
-    return b.device.type == "cpu"
+    return cpu_kernels(b)
 
 
 class _TransferCPU(torch.autograd.Function):

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..devices import cpu_kernels
 from ..filters.recurrence import recurrence_raw
 from ..params import ms_to_coef
 
@@ -21,17 +22,17 @@ def shift_samples(short_ms: float, long_ms: float, sr: float) -> int:
     return int(sr * (long_ms - short_ms) * 0.0005)
 
 
-def _smoother_backend(device: torch.device) -> str:
+def _smoother_backend(energy: torch.Tensor) -> str:
     """The recurrence backend of the smoothers: off the CPU the mixed-precision scan (float64
     carries, single-precision products; :func:`diffvox.filters.scan.blocked_scan`)."""
-    return "auto" if device.type == "cpu" else "mixed"
+    return "auto" if cpu_kernels(energy) else "mixed"
 
 
 def _smooth(energy: torch.Tensor, ms: float, sr: float, reverse: bool = False) -> torch.Tensor:
     """onepole over rows (R, T) (or its adjoint, ``reverse``), float64."""
     coef = float(ms_to_coef(ms, sr))
     pole = torch.full((energy.shape[0],), 1 - coef, dtype=energy.dtype, device=energy.device)
-    return recurrence_raw(pole, energy * coef, _smoother_backend(energy.device), reverse=reverse)
+    return recurrence_raw(pole, energy * coef, _smoother_backend(energy), reverse=reverse)
 
 
 def energy_rows(x: torch.Tensor) -> torch.Tensor:
@@ -87,7 +88,7 @@ class LDRTarget:
 
 
 def _use_kernels(x: torch.Tensor) -> bool:
-    return x.device.type == "cpu"
+    return cpu_kernels(x)
 
 
 class MultiScaleLDR(torch.autograd.Function):

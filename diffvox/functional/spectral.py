@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..devices import cpu_kernels
 from .fft import bin_weights
 from .stft import stft, stft_adjoint
 
@@ -92,7 +93,7 @@ def spectral_targets(weighted: torch.Tensor, resolutions) -> list[SpectralTarget
 
 
 def _use_kernels(spec: torch.Tensor) -> bool:
-    return spec.device.type == "cpu" and spec.dtype == torch.complex64
+    return cpu_kernels(spec) and spec.dtype == torch.complex64
 
 
 def _sums(spec: torch.Tensor, target: SpectralTarget) -> tuple[torch.Tensor, torch.Tensor]:
@@ -132,11 +133,12 @@ def _grads(spec: torch.Tensor, target: SpectralTarget, w_sc: torch.Tensor, w_log
         return spec
     target_mag = target.selected()
     power = _power(_four(spec))
-    raw = power.sqrt()
+    clamped = power < MAGNITUDE_FLOOR ** 2
+    raw = power.clamp(min=MAGNITUDE_FLOOR ** 2).sqrt_()  # the floor only keeps 1 / |X| finite
     expand = lambda w: w[[0, 0, 1, 2]].to(raw.dtype).view(4, 1, 1)  # noqa: E731
     coef = (raw - target_mag).mul_(expand(w_sc))
     coef.add_(torch.sign(raw - target_mag).div_(raw).mul_(expand(w_log)))  # sign of the log ratio
-    coef.div_(raw).mul_(power >= MAGNITUDE_FLOOR ** 2).mul_(scale)
+    coef.div_(raw).masked_fill_(clamped, 0.0).mul_(scale)
     left, right = spec[:, 0], spec[:, 1]
     c0, c1, c2, c3 = coef.unbind(1)
     cross = c2 - c3

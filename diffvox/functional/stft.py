@@ -13,6 +13,7 @@ import functools
 import torch
 import torch.nn.functional as F
 
+from ..devices import cpu_kernels
 from .fft import rfft_adjoint
 
 
@@ -23,7 +24,7 @@ def _window(n_fft: int, device: torch.device, dtype: torch.dtype) -> torch.Tenso
 
 def _use_kernels(x: torch.Tensor) -> bool:
     """The compiled framing and overlap-add (:mod:`._stft_kernels`): real CPU tensors."""
-    return x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64)
+    return cpu_kernels(x) and x.dtype in (torch.float32, torch.float64)
 
 
 def _check(n_fft: int, hop: int, length: int) -> None:
