@@ -10,6 +10,7 @@ import torch
 from ..filters import sosfilt
 from ..filters.ranges import random_chain_eq
 from . import iir_baselines
+from ..memory import keep_freed_memory
 from .common import median_time, sync
 
 METHODS = ("ours", "ours_scan", "torchlpc_modal", "scipy", "torch_associative_scan", "python_loop")
@@ -71,6 +72,8 @@ def benchmark(n_rows: int = 70, n_time: int = 529200, device: str | torch.device
     Returns rows ``{method, pass, seconds, measured_T, scaled, rel_to_ours}``.
     """
     device = torch.device(device)
+    if device.type == "cpu":  # as a fit does (and the chain and matching benchmarks): every
+        keep_freed_memory()   # method's 148 MB outputs are otherwise page-faulted in at each call
     reduced = dict(reduced or {})
     rows = []
     for method in methods:
