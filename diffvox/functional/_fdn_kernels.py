@@ -8,8 +8,9 @@ At every bin w: ``A = diag(exp(i w m)) - U diag(g(w))``, ``X = A^-1 b`` (6 x 2),
 
 Each bin's 6 x 6 system is solved by Gaussian elimination without pivoting, ``LANES`` bins at
 once: every scalar operation is a loop over the lanes (real and imaginary parts in separate
-float64 arrays), which compiles to SIMD code; with a pivot search per bin the bins would take
-different paths and run one at a time (the previous kernels: 6x slower). No pivoting is safe
+float64 arrays), which compiles to SIMD code; with a pivot search per bin the bins take
+different paths and run one at a time (the previous, pivoted kernels: 97 ms forward+backward for
+264,601 bins on the 2-core benchmark machine, against 52 ms). No pivoting is safe
 here: ``A = D (I - K)`` with ``D`` unitary and ``||K||_2 <= max g < 1`` (U orthogonal, decays
 below 1), so every leading block of ``I - K`` is invertible and ``cond(A) <= (1 + g)/(1 - g)``;
 the tests compare with ``torch.linalg.solve`` (pivoted) at the largest decay. Chunks of bins run in
