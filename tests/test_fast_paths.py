@@ -250,7 +250,7 @@ def test_gpu_code_paths_compute_what_the_cpu_kernels_do():
     (terms_k, grads_k), (terms_t, grads_t) = results
     for k in terms_k:
         assert terms_t[k] == pytest.approx(terms_k[k], rel=1e-4), k
-    # the mixed-precision IIR scans: measured 2.3e-3 (float64 scans there: 7e-5); the smallest
+    # the mixed-precision IIR scans: measured 3.1e-3 (float64 scans there: 5e-5); the smallest
     # components, sums of large terms that nearly cancel, differ by up to a few percent
     assert rel(grads_t, grads_k) < 5e-3
 
