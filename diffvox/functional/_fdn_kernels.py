@@ -25,8 +25,6 @@ from numba import prange
 from .._jit import JIT
 
 N_CHUNKS = 64
-
-
 LANES = 128  # bins per SIMD group
 
 
@@ -37,9 +35,9 @@ def _system(phase, u, g, f0, lanes, ar, ai, adjoint):
     is what lets LLVM vectorise these short loops)."""
     n = u.shape[0]
     last = f0 + lanes - 1
+    sign = -1.0 if adjoint else 1.0  # A^H conjugates
     for r in range(n):
         for c in range(n):
-            sign = -1.0 if adjoint else 1.0
             for l in range(LANES):
                 f = min(f0 + l, last)
                 re = -u[r, c] * g[f, c]

@@ -2,8 +2,9 @@
 
 Framing writes each windowed frame straight from the signal, reflecting at both ends, instead of
 padding a copy and multiplying an unfolded view (two passes and an allocation). The overlap-add
-gathers, for each output sample, the ``n_fft / hop`` frame samples that land on it, and folds
-the reflected padding back onto the samples it copied: one pass, no scratch signal. Signals are
+adds, block by block of the output, the windowed frames that overlap the block (unit-stride
+loops that vectorise), then folds the reflected padding back onto the samples it copied; no
+padded scratch signal. Signals are
 (R, T) float32 or float64; frames (R, M, n_fft) with M = 1 + T // hop.
 """
 from __future__ import annotations

@@ -23,8 +23,10 @@ def _window(n_fft: int, device: torch.device, dtype: torch.dtype) -> torch.Tenso
 
 
 def _use_kernels(x: torch.Tensor) -> bool:
-    """The compiled framing and overlap-add (:mod:`._stft_kernels`): real CPU tensors."""
-    return cpu_kernels(x) and x.dtype in (torch.float32, torch.float64)
+    """The compiled framing and overlap-add (:mod:`._stft_kernels`): real CPU tensors that
+    autograd does not follow."""
+    return (cpu_kernels(x) and x.dtype in (torch.float32, torch.float64)
+            and not (x.requires_grad and torch.is_grad_enabled()))
 
 
 def _check(n_fft: int, hop: int, length: int) -> None:
@@ -39,7 +41,7 @@ def stft(x: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:
     ``torch.stft(x, n_fft, hop, window=hann_window(n_fft), return_complex=True)`` transposed."""
     _check(n_fft, hop, x.shape[-1])
     window = _window(n_fft, x.device, x.dtype)
-    if _use_kernels(x) and not (x.requires_grad and torch.is_grad_enabled()):
+    if _use_kernels(x):
         from . import _stft_kernels
 
         rows = x.detach().reshape(-1, x.shape[-1]).contiguous()
@@ -63,7 +65,7 @@ def stft_adjoint(grad: torch.Tensor, n_fft: int, hop: int, length: int,
     pad, overlap = n_fft // 2, n_fft // hop
     n_frames = grad.shape[-2]
     frames = rfft_adjoint(grad, n_fft, n_fft, bins_scaled)
-    if _use_kernels(frames) and not (frames.requires_grad and torch.is_grad_enabled()):
+    if _use_kernels(frames):
         from . import _stft_kernels
 
         frames = frames.reshape(-1, n_frames, n_fft).contiguous()
