@@ -13,6 +13,11 @@ the tests against NumPy in float64 over 1e-30..1e30: 1.2e-7 for float32 (NumPy's
 log: 1.1e-7), 2.6e-16 for float64. Zero, negative, infinite and NaN inputs give what ``math.log``
 gives (a fit must still see a non-finite loss); subnormal
 inputs are not supported (the kernels never take logarithms of values below 1e-8).
+
+:func:`njit_noalias` compiles a helper whose array arguments LLVM may assume do not overlap.
+Without that, a loop that reads and writes several arrays is vectorised only behind run-time
+overlap checks, and past a handful of arrays LLVM gives up ("too many memory checks") and keeps
+it scalar: the biquad adjoint sweep (8 arrays written, 14 read) ran 2.6x slower that way.
 """
 from __future__ import annotations
 
@@ -28,6 +33,34 @@ JIT = dict(nopython=True, parallel=True, cache=True, fastmath=False, nogil=True,
 # for loops that sum: the additions may be reordered (float64 partial sums in SIMD lanes), which
 # is what lets such a loop vectorise at all
 JIT_SUMS = dict(JIT, fastmath={"reassoc", "nsz"})
+
+
+
+def njit_noalias(**options):
+    """``numba.njit(**options)``, with every pointer argument of the compiled function marked
+    ``noalias`` (numba's ``Flags.noalias``, which its decorators do not expose).
+
+    Only for helpers called with distinct arrays, none a view of another: the compiled code may
+    reorder their reads and writes as if they cannot overlap. Where numba's internals differ from
+    the version this was written against, the helper compiles without the flag (same results,
+    slower); a test checks that the biquad adjoint sweep comes out vectorised.
+    """
+    def wrap(function):
+        dispatcher = numba.njit(**options)(function)
+        compiler = getattr(dispatcher, "_compiler", None)
+        customize = getattr(compiler, "_customize_flags", None)
+        if customize is None:
+            return dispatcher
+
+        def with_noalias(flags):
+            flags = customize(flags)
+            if hasattr(flags, "noalias"):
+                flags.noalias = True
+            return flags
+        compiler._customize_flags = with_noalias
+        return dispatcher
+    return wrap
+
 
 _LN2 = math.log(2.0)
 _SQRT_HALF_BITS32 = 0x3F3504F3  # float32 bits of sqrt(1/2)

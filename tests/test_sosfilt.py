@@ -268,12 +268,13 @@ def test_benchmark_baselines_compute_the_same_filter():
 
 
 def test_kernel_constants_are_consistent():
-    """The fused kernels visit each section _UNROLL samples at a time: checkpoints and flushes
-    must fall on those block boundaries."""
+    """The fused kernels visit each section _UNROLL samples at a time (_SWEEP in the adjoint):
+    checkpoints and flushes must fall on those block boundaries."""
     from diffvox.filters import _cpu_kernels, sos
 
-    assert sos._SEGMENT % _cpu_kernels._UNROLL == 0
-    assert _cpu_kernels._FLUSH_EVERY % _cpu_kernels._UNROLL == 0
+    for step in (_cpu_kernels._UNROLL, _cpu_kernels._SWEEP):
+        assert sos._SEGMENT % step == 0
+        assert _cpu_kernels._FLUSH_EVERY % step == 0
 
 
 @pytest.mark.parametrize("n_time", [1, 3, 5, 1023, 1024, 1025, 2051])

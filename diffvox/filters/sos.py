@@ -1,12 +1,14 @@
-"""``sosfilt``: cascaded biquads through the triangular state-space form, differentiable.
+"""``sosfilt``: cascaded biquads, differentiable, on the CPU and through parallel scans.
 
 Each section ``(b0, b1, b2, a0, a1, a2)`` is normalised by ``a0`` and split into an FIR numerator
-``w = b0 x[n] + b1 x[n-1] + b2 x[n-2]`` and an all-pole part ``1 / ((1 - p1 z^-1)(1 - p2 z^-1))``
-run as two first-order recursions in series (the real Schur form of the state matrix, see
-:func:`schur_form`). The
-poles are the roots of ``z^2 + a1 z + a2``, found in float64. Gradients w.r.t. ``a1, a2`` use the
-adjoint filter directly (``dL/da_j = -sum_n g_w[n] y[n-j]``), never the root derivative, which is
-singular at repeated poles.
+``w = b0 x[n] + b1 x[n-1] + b2 x[n-2]`` and an all-pole part ``1 / (1 + a1 z^-1 + a2 z^-2)``.
+On the CPU one compiled pass runs all sections in direct form I with float64 state (sequential
+in time, parallel over rows; see :mod:`diffvox.filters._cpu_kernels`). The parallel scans need
+first-order recursions: there the all-pole part is ``1 / ((1 - p1 z^-1)(1 - p2 z^-1))`` run as two
+recursions in series (the real Schur form of the state matrix, see :func:`schur_form`), with the
+poles, the roots of ``z^2 + a1 z + a2``, found in float64. Neither form divides by ``p1 - p2``.
+Gradients w.r.t. ``a1, a2`` use the adjoint filter directly (``dL/da_j = -sum_n g_w[n] y[n-j]``),
+never the root derivative, which is singular at repeated poles.
 
 Off the CPU the sections run as parallel scans with signals between sections in float64. The
 ``"mixed"`` scan (the default there for float32 signals) does the scans' in-block products, nearly
@@ -91,20 +93,19 @@ class _FusedSosCPU(torch.autograd.Function):
         from . import _cpu_kernels
 
         dt = x.dtype
-        # coefficients and recursion state in float64 (cheap here: the kernel is latency-bound);
-        # signals stay in their dtype
+        # coefficients and recursion state in float64; signals stay in their dtype
         f64 = torch.float64
-        schur = tuple(_to_kernel(c.transpose(0, 1), f64) for c in schur_form(a[..., 0], a[..., 1]))
         b_k = _to_kernel(b.permute(1, 2, 0), f64)  # (K, 3, N)
+        a_k = _to_kernel(a.permute(1, 2, 0), f64)  # (K, 2, N)
         x_np = _to_kernel(x, dt)
         y = np.empty_like(x_np)
         n_rows, n_time = x_np.shape
         n_seg = -(-n_time // _SEGMENT) if any(ctx.needs_input_grad) else 0
-        ckpt = np.empty((n_seg, 5, b_k.shape[0], n_rows), np.float64)
+        ckpt = np.empty((n_seg, 4, b_k.shape[0], n_rows), np.float64)
         block = _row_block(n_rows)
-        _cpu_kernels.sos_forward(b_k, *schur, x_np, y, ckpt, _SEGMENT, block)
+        _cpu_kernels.sos_forward(b_k, a_k, x_np, y, ckpt, _SEGMENT, block)
         if n_seg:
-            ctx.kernel_args = (b_k, schur, x_np, ckpt, block)
+            ctx.kernel_args = (b_k, a_k, x_np, ckpt, block)
             ctx.dtypes = (b.dtype, a.dtype)
         return torch.from_numpy(y)
 
@@ -112,13 +113,13 @@ class _FusedSosCPU(torch.autograd.Function):
     def backward(ctx, grad_y):
         from . import _cpu_kernels
 
-        b_k, schur, x_np, ckpt, block = ctx.kernel_args
+        b_k, a_k, x_np, ckpt, block = ctx.kernel_args
         g_np = _to_kernel(grad_y, torch.from_numpy(x_np[:0]).dtype)
         grad_x = np.empty_like(g_np)
         n_sec, n_rows = b_k.shape[0], b_k.shape[2]
         grad_b = np.empty((n_sec, 3, n_rows), np.float64)
         grad_a = np.empty((n_sec, 2, n_rows), np.float64)
-        _cpu_kernels.sos_backward(b_k, *schur, x_np, ckpt, _SEGMENT, block, g_np, grad_x,
+        _cpu_kernels.sos_backward(b_k, a_k, x_np, ckpt, _SEGMENT, block, g_np, grad_x,
                                   grad_b, grad_a)
         b_dtype, a_dtype = ctx.dtypes
         return (torch.from_numpy(grad_b).permute(2, 0, 1).to(b_dtype),
