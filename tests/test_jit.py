@@ -99,7 +99,7 @@ def test_biquad_adjoint_step_compiles_to_simd():
 
     @numba.njit(error_model="numpy")
     def sweep_once(g, buf, coefs, states, sums):
-        K._adjoint_steps(2, g.shape[1], g, K._SWEEP, buf, 0, coefs[0], coefs[1], coefs[2],
+        K._adjoint_steps(2, g.shape[1], g[0:K._SWEEP], K._SWEEP, buf, 0, coefs[0], coefs[1], coefs[2],
                          coefs[3], coefs[4], states[0], states[1],
                          sums[0], sums[1], sums[2], sums[3], sums[4])
 

@@ -131,7 +131,7 @@ def test_gradcheck(backend):
 
 
 def test_fused_gradients_match_scan_over_many_segments():
-    """The fused CPU backward recomputes the forward per 1024-sample segment: check long inputs."""
+    """The fused CPU backward recomputes the forward per 512-sample segment: check long inputs."""
     gen = torch.Generator().manual_seed(6)
     sos = random_chain_eq(3, gen)
     x = torch.randn(3, 5000, dtype=torch.float64, generator=gen)
@@ -277,7 +277,7 @@ def test_kernel_constants_are_consistent():
         assert _cpu_kernels._FLUSH_EVERY % step == 0
 
 
-@pytest.mark.parametrize("n_time", [1, 3, 5, 1023, 1024, 1025, 2051])
+@pytest.mark.parametrize("n_time", [1, 3, 5, 9, 511, 512, 513, 1024, 1025, 2051])
 def test_fused_kernel_block_edges(n_time):
     """Lengths that end inside a block of samples and inside a checkpoint segment: values against
     scipy, gradients against the scan backend."""
