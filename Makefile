@@ -51,10 +51,11 @@ nbval: venv data
 nbval-refs: venv data
 	$(PY) scripts/execute_chapters.py --save $(REF_DIR) $(REF_CHAPTERS)
 
-## book: the Jupyter Book, every notebook executed, warnings are errors
+## book: the Jupyter Book, every page rebuilt and every notebook executed (--all: chapters read
+## benchmark JSON files and runs that Sphinx does not track), warnings are errors
 book: venv data
 	$(PY) scripts/fetch_mathjax.py
-	$(VENV)/bin/jupyter-book build . --warningiserror --keep-going
+	$(VENV)/bin/jupyter-book build . --all --warningiserror --keep-going
 	$(MAKE) check-book
 	@echo "open _build/html/index.html"
 

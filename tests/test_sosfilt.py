@@ -295,3 +295,19 @@ def test_fused_kernel_block_edges(n_time):
         grads.append((s.grad, xx.grad))
     for a, b in zip(*grads):
         torch.testing.assert_close(a, b, rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_non_finite_input_propagates(backend):
+    """A NaN sample poisons every later output sample of its row, as in scipy: the fused
+    kernel's flush of tiny states must not reset a NaN state to zero. The fused kernel matches
+    scipy's NaN pattern exactly; the blocked scans also spread it to earlier samples of its block
+    (products with the NaN), never to other rows."""
+    gen = torch.Generator().manual_seed(11)
+    sos = random_chain_eq(2, gen)
+    x = torch.randn(2, 3000, dtype=torch.float64, generator=gen)
+    x[0, 1000] = float("nan")
+    y = sosfilt(sos, x, backend=backend)
+    assert torch.isnan(y[0, 1000:]).all() and torch.isfinite(y[1]).all()
+    if backend == "numba":
+        np.testing.assert_array_equal(torch.isnan(y).numpy(), np.isnan(scipy_rows(sos, x.numpy())))

@@ -46,7 +46,8 @@ _SWEEP = 8  # samples per visit in the adjoint sweep (likewise)
 
 @numba.njit(inline="always")
 def _flush(v):
-    return v if abs(v) >= _TINY else 0.0
+    """0 for |v| below ``_TINY``; anything else, NaN included, unchanged (as in ``recurrence``)."""
+    return 0.0 if abs(v) < _TINY else v
 
 
 @numba.jit(**JIT)
