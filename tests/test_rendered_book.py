@@ -77,3 +77,18 @@ def test_chapter_renders(chapter):
             assert not long, f"{chapter}: a printed line is cut off at the page's edge: {long[0][:60]}..."
     if 'class="math notranslate' in main:  # math typeset by the MathJax served with the book
         assert "<mjx-container" in main, f"{chapter}: its math was not typeset (MathJax did not load)"
+
+
+def test_pages_show_the_committed_benchmark_results():
+    """A chapter that reads a results file must have been rebuilt after it changed (Sphinx
+    re-reads only changed sources; `make book` passes --all): the scan-benchmark page states the
+    lead over the per-section baseline that benchmarks/results/iir_cpu.json gives."""
+    import json
+
+    root = Path(__file__).resolve().parents[1]
+    rows = json.loads((root / "benchmarks" / "results" / "iir_cpu.json").read_text())["results"]
+    seconds = {(r["method"], r["pass"]): r["seconds"] for r in rows if r.get("seconds")}
+    lead = seconds[("torchlpc_modal", "fwd+bwd")] / seconds[("ours", "fwd+bwd")]
+    text = html.unescape(re.sub(r"<[^>]+>", "", _dom(Path(HTML).resolve() / "book" / "scan_benchmarks.html")))
+    assert f"{lead:.1f}x faster than the original" in re.sub(r"\s+", " ", text), \
+        f"the scan-benchmark page does not show the committed {lead:.1f}x: rebuild it (make book)"
