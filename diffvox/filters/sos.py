@@ -74,7 +74,8 @@ def _to_kernel(t: torch.Tensor, dtype) -> np.ndarray:
 
 
 # samples per checkpoint segment of the fused backward pass: its buffer of section signals,
-# 512 x 7 x 36 float64 at the benchmark's row blocks, then fits a core's 2 MB L2 (1024: 5% slower)
+# 512 x 7 x 36 float64 at the benchmark's row blocks, then fits a core's 2 MB L2 (1024 measured
+# 3 to 5% slower there)
 _SEGMENT = 512
 
 
