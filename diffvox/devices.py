@@ -8,14 +8,11 @@ import torch
 _tensor_paths = False
 
 
-def cpu_kernels(t: torch.Tensor) -> bool:
-    """Whether the compiled CPU kernels (numba) serve ``t``: CPU tensors, unless
+def cpu_kernels(where: torch.Tensor | torch.device) -> bool:
+    """Whether the compiled CPU kernels (numba) serve a tensor (or a device): the CPU, unless
     :func:`tensor_paths` is active."""
-    return t.device.type == "cpu" and not _tensor_paths
-
-
-def tensor_paths_active() -> bool:
-    return _tensor_paths
+    device = where.device if isinstance(where, torch.Tensor) else where
+    return device.type == "cpu" and not _tensor_paths
 
 
 @contextlib.contextmanager

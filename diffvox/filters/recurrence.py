@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..devices import tensor_paths_active
+from ..devices import cpu_kernels
 from . import scan as _scan
 
 BACKENDS = ("auto", "numba", "scan", "mixed", "doubling", "loop")
@@ -25,7 +25,7 @@ def _resolve(backend: str, device: torch.device) -> str:
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; expected one of {BACKENDS}")
     if backend == "auto":
-        return "numba" if device.type == "cpu" and not tensor_paths_active() else "scan"
+        return "numba" if cpu_kernels(device) else "scan"
     if backend == "numba" and device.type != "cpu":
         raise ValueError("the numba backend runs on CPU tensors only")
     return backend

@@ -35,7 +35,6 @@ def _system(phase, u, g, f0, lanes, ar, ai, adjoint):
     is what lets LLVM vectorise these short loops)."""
     n = u.shape[0]
     last = f0 + lanes - 1
-    sign = -1.0 if adjoint else 1.0  # A^H conjugates
     for r in range(n):
         for c in range(n):
             for l in range(LANES):
@@ -46,7 +45,7 @@ def _system(phase, u, g, f0, lanes, ar, ai, adjoint):
                     re += phase[f, r].real
                     im = phase[f, r].imag
                 if adjoint:
-                    ar[c, r, l], ai[c, r, l] = re, sign * im
+                    ar[c, r, l], ai[c, r, l] = re, -im  # A^H: transposed, conjugated
                 else:
                     ar[r, c, l], ai[r, c, l] = re, im
 
