@@ -151,23 +151,41 @@ class DiffVox(nn.Module):
         self.rows_surrogate.copy_(rows("surrogate") & rows("delay"))
         return self
 
-    def decode(self, logits: torch.Tensor | None = None) -> dict[nn.Module, dict[str, torch.Tensor]]:
-        """{effect: {parameter: values (P, ...)}} of ``logits`` (default: the chain's)."""
-        z = self.logits if logits is None else logits
-        out: dict[nn.Module, dict[str, torch.Tensor]] = {}
+    def decode(self, logits: torch.Tensor | None = None,
+               rows: slice | torch.Tensor | None = None) -> dict[nn.Module, dict[str, torch.Tensor]]:
+        """{effect: {parameter: values (P, ...)}} of ``logits`` (default: the chain's), or of the
+        presets ``rows`` of the chain's. The chain's own entry also holds what the DSP needs of
+        those rows beyond their values: ``delay_on``, ``reverb_on``, ``surrogate_on`` (variants)
+        and ``log_eta`` (the surrogate's damping)."""
+        if logits is not None and rows is not None:
+            raise ValueError("decode takes logits or rows of the chain's, not both")
+        rows = slice(None) if rows is None else rows
+        z = self.logits[rows] if logits is None else logits
+        out: dict[nn.Module, dict[str, torch.Tensor]] = {self: {}}
         for entry, cols in zip(self.entries, self.slices):
             value = entry.field.to_value(z[:, cols].reshape(-1, *entry.field.shape))
             out.setdefault(entry.module, {})[entry.field.param] = value
+        if logits is None:
+            switches = (self.rows_delay[rows], self.rows_reverb[rows], self.rows_surrogate[rows])
+            eta = self.eta[rows] if self.eta is not None else None
+        else:  # other logits: every effect on, the surrogate as built, eta at its start
+            on = torch.ones(z.shape[0], dtype=torch.bool, device=z.device)
+            switches = (on, on, on & bool(self.rows_surrogate.any()))
+            eta = torch.full((z.shape[0],), ETA_INIT, device=z.device) if self.eta is not None else None
+        out[self].update(delay_on=switches[0], reverb_on=switches[1], surrogate_on=switches[2])
+        if eta is not None:
+            out[self]["log_eta"] = -F.softplus(eta)
         return out
 
     # --- the DSP ---------------------------------------------------------------------------------
-    def forward(self, x: torch.Tensor, start: int = 0) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, start: int = 0,
+                rows: slice | torch.Tensor | None = None) -> torch.Tensor:
         """(N, 1, T) or (P, B, 1, T) -> (..., 2, T - start): EQ and compressor, then everything
         after them as one response (:meth:`tail_kernel`); the values of :meth:`stages`'s
         ``wet[..., start:]``, faster. ``start``: the first output sample wanted (a fit's loss
-        skips the warm-up)."""
-        v = self.decode()
-        x, shape = self._rows(x)
+        skips the warm-up); ``rows``: only these presets (P is then their number)."""
+        v = self.decode(rows=rows)
+        x, shape = self._rows(x, v)
         u = self._compress(v, self._equalise(v, x))
         if not 0 <= start < u.shape[-1]:
             raise ValueError(f"start must be in [0, {u.shape[-1]}), got {start}")
@@ -178,7 +196,7 @@ class DiffVox(nn.Module):
         """Every intermediate signal, stage by stage: peq (..., T), comp (..., T), direct, delay,
         reverb, wet (..., 2, T)."""
         v = self.decode()
-        x, shape = self._rows(x)
+        x, shape = self._rows(x, v)
         peq = self._equalise(v, x)
         u = self._compress(v, peq)
         out = {"peq": peq, "comp": u, "direct": pan_gains(v[self.pan]["pan"]).unsqueeze(1).unsqueeze(-1)
@@ -210,17 +228,20 @@ class DiffVox(nn.Module):
         v = self.decode() if values is None else values
         return torch.stack([band.sos(v[band]) for band in self.eq.bands], dim=-2)
 
-    def regulariser(self, per_preset: bool = False) -> torch.Tensor:
+    def regulariser(self, per_preset: bool = False, rows: slice | torch.Tensor | None = None) -> torch.Tensor:
         """The surrogate delay's ``(1 - eta)^2`` summed over the presets (each row's with
-        ``per_preset``); zero outside training and for rows without the surrogate."""
+        ``per_preset``; only ``rows`` if given); zero outside training and for rows without the
+        surrogate."""
+        rows = slice(None) if rows is None else rows
+        n = len(self.rows_surrogate[rows])
         if self.eta is None or not self.training:
-            return torch.zeros(self.presets if per_preset else ())
-        term = (1 - torch.exp(-F.softplus(self.eta))) ** 2 * self.rows_surrogate
+            return torch.zeros(n if per_preset else (), device=self.logits.device)
+        term = (1 - torch.exp(-F.softplus(self.eta[rows]))) ** 2 * self.rows_surrogate[rows]
         return term if per_preset else term.sum()
 
     # --- the stages ------------------------------------------------------------------------------
-    def _rows(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, ...]]:
-        """x -> (P, B, T) with the output's leading shape."""
+    def _rows(self, x: torch.Tensor, v: dict) -> tuple[torch.Tensor, tuple[int, ...]]:
+        """x -> (P, B, T) with the output's leading shape (P: the presets of ``v``)."""
         if not isinstance(x, torch.Tensor):
             raise TypeError(f"DiffVox takes a torch.Tensor of shape (N, 1, T), got {type(x).__name__}")
         if x.dim() not in (3, 4) or x.shape[-2] != 1:
@@ -231,7 +252,7 @@ class DiffVox(nn.Module):
             raise TypeError(f"DiffVox takes float audio in [-1, 1], got {x.dtype}")
         if not bool(torch.isfinite(x).all()):
             raise ValueError("DiffVox got an input holding NaN or Inf samples")
-        p, n = self.presets, x.shape[0]
+        p, n = len(v[self]["delay_on"]), x.shape[0]
         if n not in (1, p) and p != 1:
             raise ValueError(f"the signal's leading dim {n} does not match the chain's {p} presets")
         if x.dim() == 3:
@@ -256,15 +277,17 @@ class DiffVox(nn.Module):
         """(P, 2, N) the delay's echoes per output channel, pans and gain included; zero in rows
         whose variant has no delay."""
         d = v[self.delay]
-        surrogate = self.training and bool(self.rows_surrogate.any())
+        own = v[self]
+        surrogate = self.training and bool(own["surrogate_on"].any())
         kernels = pingpong_kernels(d["delay"] * self.sr / 1000, d["feedback"], d["gain"],
                                    self.delay.eq.sos(v[self.delay.eq]).unsqueeze(1), self.delay.n,
-                                   -F.softplus(self.eta) if surrogate else None,
-                                   self.rows_surrogate if surrogate else None)
+                                   own["log_eta"] if surrogate else None,
+                                   own["surrogate_on"] if surrogate else None)
         odd = pan_gains(v[self.delay.odd_pan]["pan"]).unsqueeze(-1) * kernels[:, :1]
         even = pan_gains(v[self.delay.even_pan]["pan"]).unsqueeze(-1) * kernels[:, 1:]
         response = odd + even
-        return response if bool(self.rows_delay.all()) else response * self.rows_delay.view(-1, 1, 1)
+        on = v[self]["delay_on"]
+        return response if bool(on.all()) else response * on.view(-1, 1, 1)
 
     def reverb_response(self, v, max_length: int | None = None) -> torch.Tensor:
         """(P, 2 out, 2 in, N) the FDN's response with its tone EQ (its first ``max_length``
@@ -273,4 +296,5 @@ class DiffVox(nn.Module):
         h = fdn_impulse_response(r["b"], r["c"], r["gamma"], r["U"], self.reverb.n)[..., :max_length]
         sos = torch.stack([band.sos(v[band]) for band in self.reverb.eq.bands], dim=-2)
         h = sosfilt(sos.view(-1, 1, 1, *sos.shape[-2:]), h)
-        return h if bool(self.rows_reverb.all()) else h * self.rows_reverb.view(-1, 1, 1, 1)
+        on = v[self]["reverb_on"]
+        return h if bool(on.all()) else h * on.view(-1, 1, 1, 1)

@@ -35,11 +35,12 @@ def _logits(folder):
 
 @pytest.mark.slow
 def test_batched_fits_equal_solo_fits(tmp_path, pairs):
-    """Each row of one batched run (two pairs, two variants) equals its solo fit after 30 steps:
+    """Each row of one batched run (two pairs, three variants, two rows per pass) equals its solo
+    fit after 30 steps:
     final logits and the four metrics to 1e-4 relative."""
     jobs = [Job(pairs[0][0], pairs[0][1], "m3", "full"), Job(pairs[1][0], pairs[1][1], "m6", "no-delay"),
             Job(pairs[0][0], pairs[0][1], "m3b", "no-reverb")]
-    batched = fit_many(jobs, tmp_path / "batch", MatchConfig(**CONFIG), progress=False)
+    batched = fit_many(jobs, tmp_path / "batch", MatchConfig(**CONFIG), progress=False, rows_per_pass=2)
     for job in jobs:
         solo = fit(job.dry, job.wet, tmp_path / "solo" / job.folder,
                    MatchConfig(**CONFIG, variant=job.variant), progress=False)

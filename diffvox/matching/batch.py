@@ -92,11 +92,14 @@ class _RowAdam:
 
 def fit_many(jobs: Sequence[Job], out_dir: str | Path, config: MatchConfig | None = None,
              resume: bool = False, progress: bool = True,
-             on_checkpoint: Callable[[int], None] | None = None) -> dict[str, dict]:
+             on_checkpoint: Callable[[int], None] | None = None,
+             rows_per_pass: int | None = None) -> dict[str, dict]:
     """Fit every job in one run and write each one's files (``preset.json``, ``history.csv``,
     ``metrics.json``, ``render.wav``, ``render_exact.wav``) to ``out_dir/<job.folder>``; the
     run's own checkpoint, lock and manifest stay in ``out_dir``. ``on_checkpoint(step)`` is
-    called after each checkpoint is written. Returns {folder: metrics}."""
+    called after each checkpoint is written. ``rows_per_pass`` bounds the memory of a step: the
+    fits go through the chain that many at a time (the same values: no gradient crosses rows).
+    Returns {folder: metrics}."""
     config = config if config is not None else MatchConfig()
     jobs = list(jobs)
     if not jobs:
@@ -114,11 +117,11 @@ def fit_many(jobs: Sequence[Job], out_dir: str | Path, config: MatchConfig | Non
                              "choose another output directory")
     prepare_output_dir(out)
     with folder_lock(out, f"diffvox match --pairs-file into {out}"):
-        return _fit_many(jobs, out, config, resume, progress, on_checkpoint)
+        return _fit_many(jobs, out, config, resume, progress, on_checkpoint, rows_per_pass or len(jobs))
 
 
 def _fit_many(jobs: list[Job], out: Path, config: MatchConfig, resume: bool, progress: bool,
-              on_checkpoint) -> dict:
+              on_checkpoint, rows_per_pass: int) -> dict:
     device = torch.device(config.device)
     if device.type == "cpu":
         keep_freed_memory()
@@ -203,18 +206,24 @@ def _fit_many(jobs: list[Job], out: Path, config: MatchConfig, resume: bool, pro
         index = [torch.randperm(len(dry[p]), generator=generators[p])[: sizes[p]] for p in range(rows)]
         padded = [torch.cat([i, i[:1].expand(width - len(i))]) for i in index]  # same B per row
         x = torch.stack([dry[p][padded[p].to(device)] for p in range(rows)])  # (P, B, 1, T)
-        pred = model(x, start=loss_from)
-        reg = model.regulariser(per_preset=True).to(device)
-        terms = [loss_fn(pred[p, : sizes[p]], targets[p](index[p].to(device)), reg[p]) for p in range(rows)]
-        totals = [float(t["total"].detach()) for t in terms]
-        ok = [active[p] and math.isfinite(totals[p]) for p in range(rows)]
-        for p in range(rows):
-            if ok[p] and totals[p] < best[p]["loss"]:
-                best[p] = {"loss": totals[p], "step": step, "logits": model.logits[p].detach().cpu().clone()}
         model.logits.grad = model.eta.grad = None
-        live = [terms[p]["total"] for p in range(rows) if ok[p]]
-        if live:
-            torch.stack(live).sum().backward()
+        terms, totals, ok = [], [], []
+        for first in range(0, rows, rows_per_pass):
+            group = slice(first, min(first + rows_per_pass, rows))
+            pred = model(x[group], start=loss_from, rows=group)
+            reg = model.regulariser(per_preset=True, rows=group).to(device)
+            live = []
+            for q, p in enumerate(range(group.start, group.stop)):
+                terms.append(loss_fn(pred[q, : sizes[p]], targets[p](index[p].to(device)), reg[q]))
+                totals.append(float(terms[p]["total"].detach()))
+                ok.append(active[p] and math.isfinite(totals[p]))
+                if ok[p] and totals[p] < best[p]["loss"]:
+                    best[p] = {"loss": totals[p], "step": step, "logits": model.logits[p].detach().cpu().clone()}
+                if ok[p]:
+                    live.append(terms[p]["total"])
+            if live:
+                torch.stack(live).sum().backward()
+            del pred
         for p in range(rows):
             if ok[p] and not bool(torch.isfinite(model.logits.grad[p]).all() & torch.isfinite(model.eta.grad[p])):
                 ok[p] = False

@@ -98,8 +98,8 @@ def exact_parameters(chain, clip_q: float | None = None, row: int = 0) -> ExactP
     if clip_q is not None and not (np.isfinite(clip_q) and clip_q > 0):
         raise ValueError(f"--clip-q must be a positive number, got {clip_q}")
     sr = chain.sr
-    values = chain.decode(chain.logits[row : row + 1].detach())
-    v = {module: {k: t[0] for k, t in params.items()} for module, params in values.items()}
+    values = chain.decode(rows=slice(row, row + 1))
+    v = {module: {k: t[0].detach() for k, t in params.items()} for module, params in values.items()}
     c = v[chain.compressor]
     taps, pre = lookahead_kernel(c["lookahead"].reshape(1).double(), sr)
     assert taps.shape[-1] == int(sr * (PRE_MS + MAX_LOOKAHEAD_MS) / 1000) + 1
