@@ -4,7 +4,7 @@ stage times (chain forward, losses forward, backward, update) and the operators 
 time of their own (compiled kernels appear under their autograd function's name).
 
     python benchmarks/profile_step.py [--device cpu|cuda] [--batch 8] [--top 25] [--out FILE]
-        [--chunk-seconds 12] [--overlap-seconds 5]   (smaller: a smoke run)
+        [--chunk-seconds 12] [--overlap-seconds 5] [--repeat 3]   (smaller: a smoke run)
 """
 from __future__ import annotations
 
@@ -37,6 +37,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=None, help="chunks per step (8 on CPU, 35 on GPU)")
     ap.add_argument("--chunk-seconds", type=float, default=12.0)
     ap.add_argument("--overlap-seconds", type=float, default=5.0, help="the loss sees the rest of the chunk")
+    ap.add_argument("--repeat", type=int, default=3, help="timed steps (median), and steps averaged per stage")
     ap.add_argument("--top", type=int, default=25)
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
@@ -78,10 +79,10 @@ def main() -> None:
         marks.append(time.perf_counter())
         if record:
             for key, a, b in zip(stages, marks, marks[1:]):
-                stages[key] += (b - a) / 3
+                stages[key] += (b - a) / args.repeat
 
-    seconds = median_time(step, device, repeat=3, warmup=2)
-    for _ in range(3):
+    seconds = median_time(step, device, repeat=args.repeat, warmup=2)
+    for _ in range(args.repeat):
         step(record=True)
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
     with profile(activities=activities) as prof:

@@ -150,7 +150,8 @@ def _kill_group(proc: subprocess.Popen) -> None:
 
 def _reason(tail: list[str]) -> str:
     """The line of a failed step's output that says why: the last error-like line, else the last one."""
-    lines = [line.strip() for line in tail if line.strip()]
+    lines = [re.sub(r"\x1b\[[0-9;]*m", "", line).strip() for line in tail]  # no terminal colours
+    lines = [line for line in lines if line]
     for line in reversed(lines):
         if re.match(r"^(E\s+)?[\w.]*(Error|Exception|Interrupt)\b|^FAILED|^error:|^ERROR", line):
             return line[:300]
@@ -193,7 +194,7 @@ def install(run: Run, wheels: Path, site: Path, install_all: bool) -> bool:
         run.record("install", "ok", time.perf_counter() - start, installed=[])
         return True
     cmd = [sys.executable, "-m", "pip", "install", "--no-index", "--no-deps", "--disable-pip-version-check",
-           "--no-warn-script-location", "--target", str(site), *(str(wheels / n) for n in chosen)]
+           "--no-warn-script-location", "--no-compile", "--target", str(site), *(str(wheels / n) for n in chosen)]
     env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}  # no index, find-links or config
     env.update({"PIP_NO_INDEX": "1", "PIP_CONFIG_FILE": os.devnull})
     row = run.command("install", cmd, env, 300)
@@ -210,7 +211,7 @@ info = {"python": sys.version.split()[0], "executable": sys.executable, "torch":
         "torch_cuda": torch.version.cuda, "cuda_available": torch.cuda.is_available(), "modules": {}}
 if torch.cuda.is_available():
     info["gpu"] = torch.cuda.get_device_name(0)
-for name in ("diffvox", "torchcomp", "torchlpc", "numba", "numpy", "scipy", "soundfile", "pyloudnorm", "auraloss",
+for name in ("torch", "diffvox", "torchcomp", "torchlpc", "numba", "numpy", "scipy", "soundfile", "pyloudnorm", "auraloss",
              "pandas", "matplotlib", "jupytext", "nbformat", "nbclient", "ipykernel", "pytest", "hypothesis"):
     try:
         module = importlib.import_module(name)
@@ -219,6 +220,20 @@ for name in ("diffvox", "torchcomp", "torchlpc", "numba", "numpy", "scipy", "sou
         info["modules"][name] = {"error": f"{type(err).__name__}: {err}"}
 import torchlpc
 info["torchlpc_extension_loaded"] = torchlpc.EXTENSION_LOADED
+if torch.cuda.is_available():  # torchcomp's forward and torchlpc's path are numba CUDA kernels: compile one
+    try:
+        from numba import cuda
+        @cuda.jit
+        def _twice(x):
+            i = cuda.grid(1)
+            if i < x.shape[0]:
+                x[i] *= 2
+        t = torch.ones(8, device="cuda")
+        _twice[1, 8](cuda.as_cuda_array(t))
+        torch.cuda.synchronize()
+        info["numba_cuda"] = "ok" if float(t.sum()) == 16 else f"wrong result {float(t.sum())}"
+    except Exception as err:
+        info["numba_cuda"] = f"{type(err).__name__}: {err}"[:500]
 out = sys.argv[1]
 with open(out, "w") as f:
     json.dump(info, f, indent=1)
@@ -228,6 +243,8 @@ if bad:
     sys.exit("cannot import " + "; ".join(f"{k} ({v})" for k, v in bad.items()))
 if sys.argv[2] == "cuda" and not torch.cuda.is_available():
     sys.exit("no CUDA device: torch.cuda.is_available() is False (use --device cpu --tiny for a smoke run)")
+if info.get("numba_cuda", "ok") != "ok":
+    sys.exit("numba cannot run a CUDA kernel here (torchcomp and torchlpc need it): " + info["numba_cuda"])
 """
 
 
@@ -260,8 +277,8 @@ def steps(py: str, out: Path, device: str, tiny: bool) -> list[dict]:
     small = {  # --tiny: every step at a size that takes seconds on a CPU
         "iir": ["--rows", "2", "--time", "8192", "--repeat", "1"],
         "chain": ["--batch", "1", "--seconds", "1", "--repeat", "1"],
-        "matching": ["--batch", "2", "--chunk-seconds", "1.5", "--overlap-seconds", "0.5", "--repeat", "1"],
-        "profile": ["--batch", "1", "--chunk-seconds", "1.5", "--overlap-seconds", "0.5", "--top", "10"],
+        "matching": ["--batch", "1", "--chunk-seconds", "1", "--overlap-seconds", "0.5", "--repeat", "1"],
+        "profile": ["--batch", "1", "--chunk-seconds", "1", "--overlap-seconds", "0.5", "--repeat", "1", "--top", "10"],
     }
     extra = lambda key: small[key] if tiny else []  # noqa: E731
     chapter_env = {"DIFFVOX_TINY": "1"} if tiny else {"DIFFVOX_FULL": "1"}

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -100,8 +101,10 @@ def main() -> int:
     code = subprocess.run([str(c) for c in cmd], env=env).returncode
     times["entry point"] = time.perf_counter() - t
     check = subprocess.run([sys.executable, HERE / "check_results.py", results, "--tiny", "--device", "cpu"]).returncode
+    cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
     print("smoke times: " + ", ".join(f"{k} {v:.0f} s" for k, v in times.items())
-          + f"; total {time.perf_counter() - start:.0f} s")
+          + f"; total {time.perf_counter() - start:.0f} s wall, {cpu.ru_utime + cpu.ru_stime:.0f} s CPU "
+          f"in its processes (on {os.cpu_count()} cores; the wall time grows with other load, the CPU time less)")
     if code or check:
         print(f"offline smoke FAILED (entry point exit {code}, check exit {check}); see {results / 'log.txt'}",
               file=sys.stderr)
