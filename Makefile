@@ -95,8 +95,9 @@ full-fit-cpu: venv data
 ## into $$(OUT) (scripts/gpu_results.py; needs the wheelhouse; no venv, no data step, no network)
 WHEELS ?= wheelhouse
 OUT ?= gpu-results
+BUDGET ?= 540
 gpu-results:
-	$(PY) scripts/gpu_results.py --wheels $(WHEELS) --out $(OUT)
+	$(PY) scripts/gpu_results.py --wheels $(WHEELS) --out $(OUT) --budget $(BUDGET)
 
 ## wheelhouse: where PyPI is reachable, every wheel the offline GPU run needs, for CPython $$(PYVER)
 ## manylinux x86_64, and the presets, into $$(WHEELS) (at most 40 MB; scripts/offline/wheelhouse.py)

@@ -329,6 +329,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     names = ["install", "environment"] + [s["name"] for s in steps(sys.executable, Path("OUT"), args.device, args.tiny)]
     if args.list:
+        print(f"{'install':20s} limit   300 s  pip install --no-index --no-deps --target SITE (wheels this Python lacks)")
+        print(f"{'environment':20s} limit   180 s  versions, GPU name, numba CUDA, where each package comes from")
         for s in steps(sys.executable, Path("OUT"), args.device, args.tiny):
             print(f"{s['name']:20s} limit {s['limit'] * args.timeout_scale:5.0f} s  {' '.join(s['cmd'][1:])}")
         return 0

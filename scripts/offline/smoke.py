@@ -19,6 +19,7 @@ to be had here as a CPU build (PyPI's is a CUDA build of several GB).
 from __future__ import annotations
 
 import argparse
+import glob
 import hashlib
 import os
 import resource
@@ -34,7 +35,8 @@ SMOKE_LEAVES_OUT = ("torch", "torchaudio", "triton")  # torch comes first, from 
 
 
 def run(cmd, **kw) -> None:
-    print("+ " + " ".join(str(c) for c in cmd), flush=True)
+    line = " ".join(str(c) for c in cmd)
+    print("+ " + (line if len(line) < 400 else line[:400] + f" ... ({len(cmd)} arguments)"), flush=True)
     subprocess.run([str(c) for c in cmd], check=True, **kw)
 
 
@@ -55,6 +57,46 @@ def node_venv(work: Path, node_python: str, torch_version: str) -> Path:
     run([py, "-m", "pip", "install", "--quiet", *names])
     stamp.touch()
     return py
+
+
+KERNEL_CHECK = r"""
+import sys, nbformat, nbclient, jupytext, zmq, tornado, rpds, psutil, cffi
+nb = jupytext.reads("```python\nimport sys\nprint(sys.version_info[:2])\n```\n", fmt="md")
+nbclient.NotebookClient(nb, kernel_name="python3", timeout=120).execute()
+print("kernel said", nb.cells[0].outputs[0]["text"].strip())
+"""
+
+
+def python312_check(wheels: Path, work: Path) -> str:
+    """The CPython 3.12 wheelhouse installed as the node installs it, by a real 3.12 where this
+    machine has one (no torch for it here), and a Jupyter kernel started to run a cell."""
+    found = [shutil.which("python3.12")] + sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.12*/bin/python3.12")))
+    py = next((p for p in found if p and subprocess.run([p, "-c", "import sys; assert sys.version_info[:2] == (3, 12)"],
+                                                        capture_output=True).returncode == 0), None)
+    if py is None:
+        return "skipped: no Python 3.12 on this machine"
+    site = work / "site-3.12"
+    shutil.rmtree(site, ignore_errors=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "PYTHON", "VIRTUAL_ENV"))}
+    env.update({"PIP_CONFIG_FILE": os.devnull, "PIP_NO_INDEX": "1"})
+    wheel_files = sorted(str(p) for p in wheels.glob("*.whl"))
+    # what the node has and the wheelhouse relies on (torch's typing-extensions, the listed pyyaml),
+    # which a bare 3.12 lacks: downloaded apart, never part of the wheelhouse
+    node_side = work / "node-side-3.12"
+    shutil.rmtree(node_side, ignore_errors=True)
+    run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:", "--python-version",
+         "3.12", "--implementation", "cp", "--platform", "manylinux_2_17_x86_64", "--platform", "manylinux2014_x86_64",
+         "--dest", node_side, "typing-extensions", "pyyaml"])
+    run([py, "-m", "pip", "install", "--quiet", "--no-index", "--no-deps", "--no-compile", "--target", site, *wheel_files,
+         *sorted(node_side.glob("*.whl"))], env=env)
+    scratch = work / "jupyter-3.12"
+    env.update({"PYTHONPATH": str(site), "JUPYTER_RUNTIME_DIR": str(scratch / "runtime"),
+                "JUPYTER_DATA_DIR": str(scratch / "data"), "IPYTHONDIR": str(scratch / "ipython"),
+                "JUPYTER_PLATFORM_DIRS": "1"})
+    out = subprocess.run([py, "-c", KERNEL_CHECK], env=env, capture_output=True, text=True, timeout=300)
+    if out.returncode != 0 or "kernel said (3, 12)" not in out.stdout:
+        raise SystemExit(f"the 3.12 wheelhouse does not run a kernel on {py}: {out.stderr.strip()[-500:]}")
+    return f"{len(wheel_files)} wheels installed by {py} (3.12); a kernel ran a cell"
 
 
 def isolated(cmd: list) -> tuple[list, str]:
@@ -90,6 +132,10 @@ def main() -> int:
         run([sys.executable, HERE / "wheelhouse.py", "--python-version", pyver, "--out", folder])
         run([sys.executable, HERE / "wheeltags.py", folder, "--python-version", pyver])
         times[f"wheelhouse {pyver}"] = time.perf_counter() - t
+    t = time.perf_counter()
+    print(f"CPython 3.12 wheelhouse: {python312_check(args.work / f'wheelhouse-{args.target_python_version}', args.work)}",
+          flush=True)
+    times["3.12 install and kernel"] = time.perf_counter() - t
     results = args.work / "results"
     shutil.rmtree(results, ignore_errors=True)
     t = time.perf_counter()
