@@ -45,7 +45,20 @@ def machine(device: torch.device) -> dict:
     }
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
+    info["device_name"] = info["gpu"] if device.type == "cuda" else _cpu_model() or info["cpu"]
     return info
+
+
+def _cpu_model() -> str | None:
+    """The CPU's model name (Linux: /proc/cpuinfo), None where it cannot be read."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return None
 
 
 def write_json_atomic(path: Path, data: dict) -> None:
