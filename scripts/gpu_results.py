@@ -302,7 +302,7 @@ def steps(py: str, out: Path, device: str, tiny: bool) -> list[dict]:
          "cmd": [py, "scripts/execute_chapters.py", "--executed", str(out / "book"), CHAPTER]},
         {"name": "batched-fit-curve", "limit": 480, "hook": BATCHED, "outputs": [bench / f"batched_{tag}.json"],
          "cmd": [py, BATCHED, "--device", device, "--out", str(bench / f"batched_{tag}.json"),
-                 *(["--tiny"] if tiny else [])]},
+                 "--curve-only", *(["--tiny"] if tiny else [])]},
     ]
     return result
 
