@@ -111,6 +111,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--status", action="store_true")
     ap.add_argument("--steps", type=int, default=CONFIG.steps, help="stop after this many steps (resumable)")
+    ap.add_argument("--rows-per-pass", type=int, default=2,
+                    help="fits through the chain at a time (memory: about 2 GB per fit at these settings)")
     args = ap.parse_args()
     if args.status:
         path = OUT / "checkpoint.pt"
@@ -132,7 +134,8 @@ def main() -> None:
 
     start = time.perf_counter()
     config = MatchConfig(**{**CONFIG.__dict__, "steps": args.steps})
-    results = fit_many(job_list, RUN, config, resume=(RUN / "checkpoint.pt").exists(), on_checkpoint=keep)
+    results = fit_many(job_list, RUN, config, resume=(RUN / "checkpoint.pt").exists(), on_checkpoint=keep,
+                       rows_per_pass=args.rows_per_pass)
     for job in job_list:
         for name in ("preset.json", "metrics.json", "history.csv"):
             if (RUN / job.folder / name).exists():
