@@ -75,6 +75,12 @@ class DiffVox(nn.Module):
 
     @staticmethod
     def _mono(x: torch.Tensor) -> torch.Tensor:
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"DiffVox takes a float tensor (B, 1, T), got {type(x).__name__}"
+                            + (" (use torch.from_numpy(x).float().view(1, 1, -1))" if hasattr(x, "shape") else ""))
+        if not x.is_floating_point():
+            raise TypeError(f"DiffVox takes float samples in [-1, 1], got {x.dtype} (scale integer "
+                            "PCM first, e.g. x / 32768 for int16)")
         if x.dim() != 3 or x.shape[1] != 1:
             raise ValueError(f"DiffVox expects mono input of shape (B, 1, T), got {tuple(x.shape)}")
         if x.shape[-1] == 0:

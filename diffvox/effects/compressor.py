@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..contract import Contract, Derived, Field, Range
+from ..contract import GAIN_DB, LEVEL_DB, Contract, Derived, Field, Range
 from ..functional.compressor import compressor_expander
 from ..params import bounded, bounded_logit, coef_to_ms, lookahead_ms, ms_to_coef, open_unit, unit_logit
 
@@ -43,9 +43,9 @@ class CompressorExpander(nn.Module):
             name, "ms", lambda v: float(coef_to_ms(v[coef_name], self.sr)), coef_name,
             lambda value: float(ms_to_coef(value, self.sr)))
         return Contract((
-            Field("cmp_th", "cmp_th_db", "dB", stored=True, notation="CT"),
-            Field("exp_th", "exp_th_db", "dB", stored=True, notation="ET"),
-            Field("make_up", "make_up_db", "dB", stored=True, notation="make-up"),
+            Field("cmp_th", "cmp_th_db", "dB", LEVEL_DB, stored=True, notation="CT"),
+            Field("exp_th", "exp_th_db", "dB", LEVEL_DB, stored=True, notation="ET"),
+            Field("make_up", "make_up_db", "dB", GAIN_DB, stored=True, notation="make-up"),
             Field("lookahead", "lookahead_ms", "ms", Range(0.0, 15.0, lo_closed=True),
                   lambda z: lookahead_ms(z).reshape(()), lambda v: torch.as_tensor(v).reshape(1),
                   notation="lookahead"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..contract import Child, Contract, Derived, Field, Range, matrix_notation
+from ..contract import LINEAR_GAIN, Child, Contract, Derived, Field, Range, matrix_notation
 from ..functional.convolution import causal_fft_conv
 from ..functional.fdn import DELAYS, fdn_impulse_response, gamma_max, t60_seconds
 from ..params import orthogonal, orthogonal_logits, orthogonality_error, unit_logit
@@ -42,8 +42,8 @@ class FDNReverb(nn.Module):
         g_max, sr = self.gamma_max, self.sr
         last = N_DECAY_BANDS - 1
         return Contract((
-            Field("b", "b", "", stored=True, notation=matrix_notation("b")),
-            Field("c", "c", "", stored=True, notation=matrix_notation("c")),
+            Field("b", "b", "", LINEAR_GAIN, stored=True, notation=matrix_notation("b")),
+            Field("c", "c", "", LINEAR_GAIN, stored=True, notation=matrix_notation("c")),
             Field("gamma", "decay_gamma", "", Range(0.0, g_max), lambda z: g_max * torch.sigmoid(z[:, 0]),
                   lambda v: unit_logit(v / g_max).reshape(-1, 1),
                   notation=lambda shape: [f"γ(e^{{iπ{k}/{last}}})" for k in range(shape[0])]),
