@@ -396,6 +396,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     previous, warnings.formatwarning = warnings.formatwarning, _format_warning
     try:
+        for option in ("out", "outdir", "output", "dry", "wet", "input", "pred", "target", "preset"):
+            if isinstance(getattr(args, option, None), str) and not getattr(args, option).strip():
+                name = f"--{option}" if option == "out" else option  # "" would be the current folder
+                raise ValueError(f"{name} was given as an empty name")
         args.func(args)
         sys.stdout.flush()
     except BrokenPipeError:  # e.g. `diffvox presets show ... | head`: the reader left
@@ -418,7 +422,8 @@ def main(argv: list[str] | None = None) -> int:
                     "--resume")
         elif where is not None:
             hint = f"; no checkpoint was written yet in {where}"
-        print(f"diffvox: interrupted{hint}", file=sys.stderr)
+        start = "\n" if sys.stderr.isatty() else ""  # not glued onto a progress bar's line
+        print(f"{start}diffvox: interrupted{hint}", file=sys.stderr)
         return 130
     finally:
         warnings.formatwarning = previous

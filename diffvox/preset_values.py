@@ -204,6 +204,9 @@ def _element_problem(field: str, given: Any, expected: Any, source: str | None) 
 
 def _logits(entry: Entry, value: Any) -> np.ndarray:
     field, where = entry.field, entry.where()
+    if isinstance(value, bool) or (isinstance(value, list) and any(isinstance(v, bool) for v in np.ravel(
+            np.asarray(value, dtype=object)))):
+        raise ValueError(f"preset field {where} must be a number or an array of numbers, got {_short(value)}")
     try:
         array = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):

@@ -216,6 +216,12 @@ class Preset:
                                  "delete \"logits\" and \"layout\" to use the physical values alone")
         if not isinstance(data["logits"], dict):
             raise ValueError('a preset\'s "logits" entry must be an object {key: values}')
+        from .preset_values import did_you_mean
+
+        unknown = sorted(set(data["logits"]) - set(layout.keys))
+        if unknown:
+            raise ValueError(f"unknown key logits.{unknown[0]}{did_you_mean(unknown[0], layout.keys)}: "
+                             "delete it (\"logits\" holds the chain's published keys)")
         return layout.split(layout.join(data["logits"]))
 
     @classmethod

@@ -323,11 +323,14 @@ def test_match_refusals_name_the_track_and_the_option(tmp_path, pair_files, caps
     _refused(["match", str(silent), w, *out], "the dry signal is silent", capsys)
     _refused(["match", d, str(tmp_path / "nope.wav"), *out], f"the wet file {tmp_path / 'nope.wav'} does not exist", capsys)
     _refused(["match", str(tmp_path / "folder"), w, *out], "the dry file", capsys)
-    _refused(["match", "", w, *out], "empty name", capsys)
+    _refused(["match", "", w, *out], "dry was given as an empty name", capsys)
     _refused(["match", d, w, *out, "--seed", "-1"], "--seed must be a non-negative integer", capsys)
     _refused(["presets", "sample", "--n", "1", "--seed", "-1", "--out", str(tmp_path / "s")], "--seed", capsys)
     _refused(["presets", "sample", "--n", "100000000", "--out", str(tmp_path / "s")], "--n must be between 1 and 100000", capsys)
-    _refused(["presets", "show", ""], "empty preset name", capsys)
+    _refused(["presets", "show", ""], "preset was given as an empty name", capsys)
+    _refused(["presets", "export", "medleydb", ""], "outdir was given as an empty name", capsys)
+    _refused(["presets", "sample", "--n", "1", "--out", ""], "--out was given as an empty name", capsys)
+    _refused(["match", d, w, "--out", "", *TINY_MATCH], "--out was given as an empty name", capsys)
     _refused(["presets", "show", str(tmp_path / "missing.json")], "no preset file", capsys)
     _refused(["render", "medleydb:0", str(tmp_path / "folder"), str(tmp_path / "x.wav")], "is a folder, not an audio file", capsys)
     _refused(["render", "medleydb:0", "", str(tmp_path / "x.wav")], "empty name", capsys)
@@ -365,6 +368,9 @@ def test_preset_file_round_trip_and_strict_loading(tmp_path, dry, capsys):
         (lambda d: d["eq"].append(dict(d["eq"][0])), "eq has 7 elements; it must have exactly 6 (eq[6] is extra)"),
         (lambda d: d["eq"].pop(), "eq has 5 elements; it must have exactly 6 (eq[5] is missing)"),
         (lambda d: d["eq"][0].update(freq_hz=None), "eq[0].freq_hz is null"),
+        (lambda d: d["compressor"].update(make_up_db=True), "compressor.make_up_db must be a number"),
+        (lambda d: d["logits"].update(foo=[1.0]), "unknown key logits.foo"),
+        (lambda d: d.update(eq={}), "preset field eq must be a list of 6 objects"),
         (lambda d: d.update(delay=None), "delay is null"),
         (lambda d: d["eq"][0].update(gain_db=100.0), "eq[0].gain_db = 100 dB is outside its range [-60, 60] dB"),
         (lambda d: d["compressor"].update(cmp_th_db=40.0), "cmp_th_db = 40 dB is outside its range [-120, 20]"),
