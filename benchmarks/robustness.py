@@ -96,7 +96,8 @@ def main() -> None:
         start = time.perf_counter()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            metrics = fit(dry, wet, folder, config, resume=folder.exists(), progress=False)
+            metrics = fit(dry, wet, folder, config, resume=(folder / "checkpoint.pt").exists(),
+                          progress=False)
         with (folder / "history.csv").open() as f:
             skipped = sum(1 for r in csv.DictReader(f) if r["skipped"])
         fitted = Preset.load(folder / "preset.json")

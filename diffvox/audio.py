@@ -15,14 +15,24 @@ class AudioError(ValueError):
     """A file that cannot be used, with a one-line reason."""
 
 
-def read_audio(path: str | Path, sr: int = SR) -> np.ndarray:
-    """Read a file as float32 (channels, T). Raises :class:`AudioError` for unreadable or empty
-    files, another sample rate, and NaN/Inf samples."""
+def read_audio(path: str | Path, sr: int = SR, what: str = "") -> np.ndarray:
+    """Read a file as float32 (channels, T). Raises :class:`AudioError` for a missing file, a
+    folder, unreadable or empty files, another sample rate, and NaN/Inf samples; ``what`` (e.g.
+    "dry") names the file's role in the message."""
+    role = f"the {what} file " if what else ""
+    if not str(path).strip():
+        raise AudioError(f"{role or 'an audio file '}was given as an empty name")
     path = Path(path)
+    if not path.exists():
+        raise AudioError(f"{role}{path} does not exist")
+    if path.is_dir():
+        raise AudioError(f"{role}{path} is a folder, not an audio file")
     try:
         data, file_sr = sf.read(str(path), dtype="float32", always_2d=True)
     except Exception as err:  # soundfile raises several types
-        raise AudioError(f"cannot read {path}: {str(err).splitlines()[0]}") from None
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        reason = reason.removeprefix(f"Error opening {str(path)!r}: ")
+        raise AudioError(f"cannot read {role}{path}: {reason}") from None
     if file_sr != sr:
         raise AudioError(f"{path} is sampled at {file_sr} Hz; diffvox works at {sr} Hz "
                          f"(resample it first, e.g. `sox {path.name} -r {sr} out.wav`)")
@@ -31,6 +41,25 @@ def read_audio(path: str | Path, sr: int = SR) -> np.ndarray:
     if not np.isfinite(data).all():
         raise AudioError(f"{path} holds NaN or Inf samples")
     return np.ascontiguousarray(data.T)
+
+
+def as_float_audio(audio, what: str = "audio") -> np.ndarray:
+    """``audio`` as a float32 array. Integer samples are refused (they would be taken as raw
+    values, e.g. 16-bit PCM peaking at 32767): scale them to [-1, 1] first. A TypeError for
+    something that is not an array of numbers."""
+    import torch
+
+    if isinstance(audio, torch.Tensor):
+        audio = audio.detach().cpu().numpy()
+    if not isinstance(audio, (np.ndarray, list, tuple)):
+        raise TypeError(f"{what} must be a numpy array of float samples, got {type(audio).__name__}")
+    array = np.asarray(audio)
+    if array.dtype.kind in "iub":
+        raise TypeError(f"{what} holds {array.dtype} samples; diffvox takes float samples in [-1, 1]: "
+                        f"scale integer PCM first (e.g. x / 32768 for int16)")
+    if array.dtype.kind not in "f":
+        raise TypeError(f"{what} must hold float samples, got dtype {array.dtype}")
+    return array.astype(np.float32, copy=False)
 
 
 def to_mono(audio: np.ndarray) -> tuple[np.ndarray, bool]:
@@ -77,5 +106,7 @@ DEMO_VOCAL = Path(__file__).resolve().parents[1] / "data" / "demo" / "vocal_dry.
 
 def demo_vocal(seconds: float | None = None) -> np.ndarray:
     """The committed demo vocal (mono float32, 44.1 kHz), optionally cut to ``seconds``."""
+    if seconds is not None and not (isinstance(seconds, (int, float)) and seconds > 0):
+        raise ValueError(f"demo_vocal takes a positive number of seconds (or None: all of it), got {seconds!r}")
     audio = read_audio(DEMO_VOCAL)[0]
     return audio if seconds is None else audio[: int(seconds * SR)]

@@ -243,13 +243,15 @@ class DiffVox(nn.Module):
     def _rows(self, x: torch.Tensor, v: dict) -> tuple[torch.Tensor, tuple[int, ...]]:
         """x -> (P, B, T) with the output's leading shape (P: the presets of ``v``)."""
         if not isinstance(x, torch.Tensor):
-            raise TypeError(f"DiffVox takes a torch.Tensor of shape (N, 1, T), got {type(x).__name__}")
+            raise TypeError(f"DiffVox takes a float tensor (N, 1, T), got {type(x).__name__}"
+                            + (" (use torch.from_numpy(x).float().view(1, 1, -1))" if hasattr(x, "shape") else ""))
+        if not x.is_floating_point():
+            raise TypeError(f"DiffVox takes float samples in [-1, 1], got {x.dtype} (scale integer "
+                            "PCM first, e.g. x / 32768 for int16)")
         if x.dim() not in (3, 4) or x.shape[-2] != 1:
             raise ValueError(f"DiffVox expects mono input of shape (N, 1, T) or (P, B, 1, T), got {tuple(x.shape)}")
         if x.shape[-1] == 0:
             raise ValueError("DiffVox got an empty signal (0 samples)")
-        if not x.is_floating_point():
-            raise TypeError(f"DiffVox takes float audio in [-1, 1], got {x.dtype}")
         if not bool(torch.isfinite(x).all()):
             raise ValueError("DiffVox got an input holding NaN or Inf samples")
         p, n = len(v[self]["delay_on"]), x.shape[0]

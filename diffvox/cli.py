@@ -10,6 +10,7 @@ from pathlib import Path
 
 
 def _render(args) -> None:
+    import numpy as np
     import torch
 
     from .audio import output_format, read_audio, to_mono, write_audio
@@ -46,6 +47,11 @@ def _render(args) -> None:
         with torch.no_grad():
             wet = model(torch.from_numpy(mono).view(1, 1, -1))[0].numpy()
         how = "frequency-sampled chain"
+    peak = float(np.abs(wet).max(initial=0.0))
+    if peak > 1.0:
+        warnings.warn(f"the render of {preset.name} peaks at {20 * np.log10(peak):+.1f} dBFS (above full "
+                      "scale); it is written unclipped" + (" to WAV" if args.output.lower().endswith(".wav")
+                                                          else ""), stacklevel=1)
     write_audio(args.output, wet)
     print(f"wrote {args.output} ({wet.shape[1] / 44100:.2f} s, stereo, 44.1 kHz, {preset.name}, {how})")
 
@@ -56,11 +62,11 @@ def _show(args) -> None:
     from .presets import load_preset
 
     preset = load_preset(args.preset)
-    decoded = preset.decode()
-    if args.json:
-        json.dump(decoded, sys.stdout, indent=1, allow_nan=False)
+    if args.json:  # the preset file itself: `render`, `match` and Preset.load read it back
+        json.dump(preset.to_json(), sys.stdout, indent=1, allow_nan=False)
         print()
         return
+    decoded = preset.decode()
     print(f"preset {preset.name}")
     print("\n".join(describe(DiffVox(**preset.chain), decoded)))
 
@@ -78,15 +84,14 @@ def _fresh_files(folder: str, names: list[str], overwrite: bool) -> Path:
 
 
 def _export(args) -> None:
-    from tqdm import tqdm
-
     from .presets import load_dataset
+    from .progress import progress_bar
 
     dataset = load_dataset(args.dataset)
     out = _fresh_files(args.outdir, [f"{args.dataset}_{i:03d}.json" for i in range(len(dataset))],
                        args.overwrite)
-    for i in tqdm(range(len(dataset)), desc=f"export {args.dataset}", unit="preset"):
-        dataset.preset(i).save(out / f"{args.dataset}_{i:03d}.json")
+    for i in progress_bar(range(len(dataset)), desc=f"export {args.dataset}", unit="preset"):
+        dataset.preset(i).save(out / f"{args.dataset}_{i:03d}.json", overwrite=True)
     print(f"wrote {len(dataset)} presets to {out}")
 
 
@@ -120,29 +125,51 @@ def _pca(args) -> None:
           f"components ({100 * result['share_for_99']:.1f} %)")
 
 
+#: the most presets one `presets sample` call writes (about 20 kB each: 2 GB of JSON)
+MAX_SAMPLES = 100_000
+SAMPLE_BATCH = 1000  # presets drawn at a time: memory stays constant whatever --n
+
+
 def _sample(args) -> None:
+    import numpy as np
     import torch
-    from tqdm import tqdm
 
     from .analysis import analysed_rows
     from .analysis.generative import build
     from .presets import Preset, load_dataset
+    from .progress import progress_bar
 
-    if args.n < 1:
-        raise ValueError(f"--n must be at least 1, got {args.n}")
+    if not 1 <= args.n <= MAX_SAMPLES:
+        raise ValueError(f"--n must be between 1 and {MAX_SAMPLES}, got {args.n}")
+    if args.seed < 0:
+        raise ValueError(f"--seed must be a non-negative integer, got {args.seed}")
+    names = [f"{args.model}_{i:04d}.json" for i in range(args.n)]
+    from .fileio import prepare_output_dir
+
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        prepare_output_dir(args.out)  # the one-line error for a file given as the folder
+    if Path(args.out).is_dir() and not args.overwrite:
+        _fresh_files(args.out, names, args.overwrite)  # refused before the model is built
+    print(f"diffvox: fitting the {args.model} model to Internal's presets ...", file=sys.stderr)
     ds = load_dataset("internal")
     model = build(args.model, analysed_rows("internal"), seed=args.seed)
-    out = _fresh_files(args.out, [f"{args.model}_{i:04d}.json" for i in range(args.n)], args.overwrite)
-    samples = model.sample(args.n, seed=args.seed)
+    out = _fresh_files(args.out, names, args.overwrite)
     probe = torch.zeros(1, 1, 4410)
     probe[..., 0] = 1.0
-    for i, vector in enumerate(tqdm(samples, desc=f"sample {args.model}", unit="preset")):
-        preset = Preset.from_masked(vector, ds.feature_mask, ds.layout, f"{args.model}_sample_{i:04d}")
-        preset.source = {"model": args.model, "seed": args.seed, "index": i, "fitted_on": "internal"}
-        with torch.no_grad():
-            if not torch.isfinite(preset.to_chain().eval()(probe)).all():
-                raise ValueError(f"sample {i} does not render to finite audio")
-        preset.save(out / f"{args.model}_{i:04d}.json")
+    bar = progress_bar(total=args.n, desc=f"sample {args.model}", unit="preset")
+    for first in range(0, args.n, SAMPLE_BATCH):
+        batch = first // SAMPLE_BATCH  # batch 0 draws with --seed itself, as one draw of --n did
+        seed = args.seed if batch == 0 else int(np.random.SeedSequence([args.seed, batch]).generate_state(1)[0])
+        for j, vector in enumerate(model.sample(min(SAMPLE_BATCH, args.n - first), seed=seed)):
+            i = first + j
+            preset = Preset.from_masked(vector, ds.feature_mask, ds.layout, f"{args.model}_sample_{i:04d}")
+            preset.source = {"model": args.model, "seed": args.seed, "index": i, "fitted_on": "internal"}
+            with torch.no_grad():
+                if not torch.isfinite(preset.to_chain().eval()(probe)).all():
+                    raise ValueError(f"sample {i} does not render to finite audio")
+            preset.save(out / names[i], overwrite=True)
+            bar.update(1)
+    bar.close()
     print(f"wrote {args.n} presets sampled from the {args.model} model to {out}")
 
 
@@ -154,10 +181,16 @@ def _match_config(args):
         resolve_device(args.device)
     except ValueError as err:
         raise ValueError(f"--device: {err}") from None
+    if args.seed < 0:
+        raise ValueError(f"--seed must be a non-negative integer, got {args.seed}")
     return MatchConfig(steps=args.steps, lr=args.lr, batch=args.batch,
                        chunk_seconds=args.chunk_seconds, overlap_seconds=args.overlap_seconds,
                        variant=args.variant, device=args.device, seed=args.seed,
                        checkpoint_every=args.checkpoint_every, keep=args.keep)
+
+
+def _metric_text(value, width: int) -> str:
+    return f"{'n/a':>{width}s}" if value is None else f"{value:{width}.4f}"
 
 
 def _print_metrics(metrics: dict) -> None:
@@ -167,7 +200,9 @@ def _print_metrics(metrics: dict) -> None:
     for label, key in (("no processing", "no_processing"), ("fitted", "fitted"),
                        ("fitted, exact", "fitted_exact")):
         if metrics.get(key) is not None:
-            print(f"{label:16s}" + "".join(f"{metrics[key][k]:10.4f}" for k in METRICS))
+            print(f"{label:16s}" + "".join(_metric_text(metrics[key][k], 10) for k in METRICS))
+    if metrics.get("note"):
+        print(f"note: {metrics['note']}")
     if metrics.get("fitted_exact_error"):
         print(f"fitted, exact: not rendered ({metrics['fitted_exact_error']})")
 
@@ -175,6 +210,7 @@ def _print_metrics(metrics: dict) -> None:
 def _match(args) -> None:
     from .audio import read_audio
     from .matching import fit
+    from .matching.runfolder import MATCH_FILES, RunFolder
 
     if args.pairs_file is not None:
         return _match_many(args)
@@ -183,8 +219,10 @@ def _match(args) -> None:
     if args.variants is not None:
         raise ValueError("--variants needs --pairs-file; a single fit takes --variant")
     config = _match_config(args)
-    metrics = fit(read_audio(args.dry), read_audio(args.wet), args.out, config,
-                  resume=args.resume, progress=not args.quiet)
+    RunFolder(args.out, "match", {}, writes=MATCH_FILES).refuse_inputs([args.dry, args.wet])
+    dry, wet = read_audio(args.dry, what="dry"), read_audio(args.wet, what="wet")
+    metrics = fit(dry, wet, args.out, config, resume=args.resume, progress=not args.quiet,
+                  overwrite=args.overwrite)
     _print_metrics(metrics)
     print(f"wrote preset.json, history.csv, metrics.json, render.wav and render_exact.wav to {args.out}")
 
@@ -225,8 +263,8 @@ def _evaluate(args) -> None:
     from .matching.evaluate import as_stereo
 
     signals = []
-    for path in (args.pred, args.target):
-        audio = read_audio(path)
+    for path, what in ((args.pred, "prediction"), (args.target, "target")):
+        audio = read_audio(path, what=what)
         if audio.shape[0] > 2:
             raise ValueError(f"{path} has {audio.shape[0]} channels; evaluate takes mono or stereo")
         stereo, duplicated = as_stereo(audio)
@@ -237,32 +275,45 @@ def _evaluate(args) -> None:
         raise ValueError(f"{args.pred} and {args.target} differ in length: "
                          f"{signals[0].shape[1]} and {signals[1].shape[1]} samples")
     metrics = evaluate(*signals)
+    from .matching.evaluate import MONO_NOTE
+
+    if any(v is None for v in metrics.values()):
+        print(f"diffvox: note: {args.target}: {MONO_NOTE}", file=sys.stderr)
     if args.json:
         print(json.dumps(metrics))
     else:
         for key, value in metrics.items():
-            print(f"{key:8s} {value:.6f}")
+            print(f"{key:8s} " + ("not defined" if value is None else f"{value:.6f}"))
 
 
 def _medleydb(args) -> None:
     from .matching.medleydb import mean_table, parse_shard, relative_to_root, run_medleydb, select_pairs
 
     if args.list:
+        missing = []
         for pair in select_pairs(args.roots, args.pairs):
             print(f"{relative_to_root(pair.raw_path, args.roots)}\t{relative_to_root(pair.stem_path, args.roots)}")
+            missing += [p for p in (pair.raw_path, pair.stem_path) if not p.is_file()]
+        for path in missing:
+            print(f"diffvox: note: {path} is missing (its pair cannot run)", file=sys.stderr)
         return
     if args.out is None:
         raise ValueError("medleydb needs --out (or --list to print the pairs)")
-    summary = run_medleydb(args.roots, args.out, _match_config(args), parse_shard(args.shard),
-                           progress=not args.quiet, pairs=args.pairs)
+    config, shard = _match_config(args), parse_shard(args.shard)
+    summary = run_medleydb(args.roots, args.out, config, shard, progress=not args.quiet,
+                           pairs=args.pairs, overwrite=args.overwrite)
     print(f"{len(summary)} finished pairs in {args.out} (summary.csv, table.csv)")
     if len(summary):
         print(mean_table(summary).to_string(float_format=lambda v: f"{v:.4f}"))
 
 
-def _add_match_options(p: argparse.ArgumentParser, keep: str = "best") -> None:
-    from .matching import VARIANTS
+#: the chain variants of :data:`diffvox.matching.fit.VARIANTS`, named here so that `--help` and
+#: argument errors answer without importing torch (tests/test_cli.py checks they agree)
+VARIANT_NAMES = ("full", "exact-delay-grad", "no-reverb", "no-delay", "no-spatial")
 
+
+def _add_match_options(p: argparse.ArgumentParser, keep: str = "best") -> None:
+    VARIANTS = VARIANT_NAMES
     g = p.add_argument_group("matching (defaults: the paper's settings)")
     g.add_argument("--steps", type=int, default=2000, help="Adam steps (default 2000)")
     g.add_argument("--lr", type=float, default=0.01, help="learning rate (default 0.01)")
@@ -277,11 +328,25 @@ def _add_match_options(p: argparse.ArgumentParser, keep: str = "best") -> None:
                    help="steps between checkpoints (default 50)")
     g.add_argument("--keep", choices=["best", "final"], default=keep,
                    help=f"the preset written: lowest loss or after the last step (default {keep})")
-    g.add_argument("--quiet", action="store_true", help="no progress bar")
+    g.add_argument("--quiet", action="store_true", help="no progress (on a terminal a bar, "
+                   "otherwise a line every 10 %%)")
+    g.add_argument("--overwrite", action="store_true",
+                   help="replace a run of diffvox in --out made with other settings or audio")
+
+
+def _version() -> str:
+    """The installed package's version (no torch import)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("diffvox")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="diffvox", description="Differentiable vocal effects.")
+    parser.add_argument("--version", action="version", version=f"diffvox {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("render", help="process a dry vocal with a preset")
@@ -350,7 +415,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_evaluate)
 
     p = sub.add_parser("medleydb", help="match every vocal pair of MedleyDB")
-    p.add_argument("roots", nargs="+", metavar="ROOT", help="MedleyDB audio folders")
+    p.add_argument("roots", nargs="+", metavar="ROOT", help="MedleyDB folders: the dataset's root or its Audio folder")
     p.add_argument("--out", help="output directory (one folder per pair)")
     p.add_argument("--pairs", choices=["published", "rule"], default="published",
                    help="published: the paper's 70 pairs with their alignment shifts (default); "
@@ -371,6 +436,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     previous, warnings.formatwarning = warnings.formatwarning, _format_warning
     try:
+        for option in ("out", "outdir", "output", "dry", "wet", "input", "pred", "target", "preset"):
+            if isinstance(getattr(args, option, None), str) and not getattr(args, option).strip():
+                name = f"--{option}" if option == "out" else option  # "" would be the current folder
+                raise ValueError(f"{name} was given as an empty name")
         args.func(args)
         sys.stdout.flush()
     except BrokenPipeError:  # e.g. `diffvox presets show ... | head`: the reader left
@@ -386,14 +455,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"diffvox: error: {err.strerror or err}{where}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        where = Path(args.out) if args.command == "match" else None
+        where = Path(args.out) if args.command == "match" and args.out else None
         hint = ""
         if where is not None and (where / "checkpoint.pt").exists():
             hint = (f"; the last checkpoint is in {where}: continue with the same command and "
                     "--resume")
         elif where is not None:
             hint = f"; no checkpoint was written yet in {where}"
-        print(f"diffvox: interrupted{hint}", file=sys.stderr)
+        start = "\n" if sys.stderr.isatty() else ""  # not glued onto a progress bar's line
+        print(f"{start}diffvox: interrupted{hint}", file=sys.stderr)
         return 130
     finally:
         warnings.formatwarning = previous

@@ -34,6 +34,14 @@ class Range:
 
 
 ANY = Range()
+#: domains of the values the maps leave unbounded (identity logits), wide enough for every
+#: published preset and every committed fit (tests/test_presets.py checks all 455 and the fits):
+#: gains in dB (the published EQ gains reach -21.3 and +22.5 dB)
+GAIN_DB = Range(-60.0, 60.0, lo_closed=True, hi_closed=True)
+#: levels in dBFS, the compressor's and expander's thresholds (published: -62.2 to -12.2 dBFS)
+LEVEL_DB = Range(-120.0, 20.0, lo_closed=True, hi_closed=True)
+#: linear gains, the FDN's input and output gains (published: -3.8 to 5.7)
+LINEAR_GAIN = Range(-100.0, 100.0, lo_closed=True, hi_closed=True)
 
 
 def _identity(z: torch.Tensor) -> torch.Tensor:

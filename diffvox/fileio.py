@@ -111,10 +111,10 @@ def folder_lock(folder: str | Path, what: str):
             if holder.get("host") == me["host"] and not _alive(holder.get("pid")):
                 lock.unlink(missing_ok=True)  # its process is gone
                 continue
-            raise OutputConflict(f"{folder} is in use by another run ({holder.get('what', 'diffvox')}, "
-                             f"pid {holder.get('pid', '?')} on {holder.get('host', '?')}, started "
-                             f"{holder.get('started', '?')}); wait for it or choose another folder "
-                             f"(delete {lock} if that run is gone)") from None
+            raise OutputConflict(f"{folder} is in use by a live run ({holder.get('what', 'diffvox')}, "
+                                 f"pid {holder.get('pid', '?')} on {holder.get('host', '?')}, started "
+                                 f"{holder.get('started', '?')}): wait for it to end, or choose another "
+                                 f"folder (delete {lock} if that run is gone)") from None
         with os.fdopen(fd, "w") as f:
             json.dump(me, f)
         break

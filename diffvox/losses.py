@@ -169,7 +169,7 @@ class DiffVoxLoss(nn.Module):
             "mldr_lr": mldr(pred, prepared.ldr_lr, self.sr, False, self.strict),
             "mldr_ms": mldr(pred, prepared.ldr_ms, self.sr, True, self.strict),
         }
-        terms["total"] = sum(self.weights[k] * v for k, v in terms.items())
+        terms["total"] = sum(self.weights[k] * v for k, v in terms.items() if self.weights[k])
         if regulariser is not None:
             terms["regulariser"] = regulariser
             terms["total"] = terms["total"] + regulariser

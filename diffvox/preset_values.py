@@ -91,10 +91,22 @@ def _short(value: Any) -> str:
     return repr(value)
 
 
+def did_you_mean(name: str, choices) -> str:
+    """`` (did you mean "x"?)`` for the closest of ``choices``, or an empty string."""
+    import difflib
+
+    close = difflib.get_close_matches(str(name), [str(c) for c in choices], n=1, cutoff=0.6)
+    return f' (did you mean "{close[0]}"?)' if close else ""
+
+
 def _finite(obj: Any, path: tuple = ()) -> None:
+    if obj is None and path and path[0] not in ("source", "name"):
+        raise ValueError(f"preset field {path_text(path)} is null: give a value, or delete the field "
+                         "(a file with logits then uses them)")
     if isinstance(obj, dict):
         for key, value in obj.items():
-            _finite(value, path + (key,))
+            if path or key != "source":  # a fit's source may hold nulls (e.g. best_loss)
+                _finite(value, path + (key,))
     elif isinstance(obj, list):
         for i, value in enumerate(obj):
             _finite(value, path + (i,))
@@ -108,6 +120,7 @@ def encode(model, data: dict) -> dict[str, np.ndarray | None]:
     finite, has the wrong shape, lies outside its range, or disagrees with a derived field."""
     _finite(data)
     entries, sections = walk(model)
+    _check_lists(entries, data)
     out: dict[str, np.ndarray | None] = {}
     for section in sections:
         where = path_text(section.path) or "the preset"
@@ -123,8 +136,8 @@ def encode(model, data: dict) -> dict[str, np.ndarray | None]:
                         for p in [e.path[len(section.path)]]}
             unknown = sorted(set(obj) - known - children)
             if unknown:
-                raise ValueError(f"unknown field {where}.{unknown[0]} (fields here: "
-                                 f"{', '.join(sorted(known))})")
+                raise ValueError(f"unknown field {where}.{unknown[0]}{did_you_mean(unknown[0], known | children)} "
+                                 f"(fields here: {', '.join(sorted(known | children))})")
         given = dict(obj)
         for derived in section.contract.derived:  # a derived field standing in for its source
             if derived.replaces and derived.replaces not in given and derived.name in given:
@@ -143,6 +156,8 @@ def encode(model, data: dict) -> dict[str, np.ndarray | None]:
             expected = _json(derived.of(values))
             if not same_value(obj[derived.name], expected):
                 field = path_text(section.path + (derived.name,))
+                _element_problem(field, obj[derived.name], expected,
+                                 path_text(section.path + (derived.replaces,)) if derived.replaces else None)
                 if derived.replaces:
                     source = path_text(section.path + (derived.replaces,))
                     raise ValueError(f"preset fields {field} = {_short(obj[derived.name])} and {source} = "
@@ -153,8 +168,45 @@ def encode(model, data: dict) -> dict[str, np.ndarray | None]:
     return out
 
 
+def _check_lists(entries: list[Entry], data: dict) -> None:
+    """A list of effects (``eq``, ``reverb.eq``) must hold exactly the chain's number of elements:
+    a 7th band would otherwise be dropped silently."""
+    lengths: dict[tuple, int] = {}
+    for entry in entries:
+        for k, part in enumerate(entry.path):
+            if isinstance(part, int):
+                lengths[entry.path[:k]] = max(lengths.get(entry.path[:k], 0), part + 1)
+    for path, n in lengths.items():
+        obj = value_at(data, path)
+        if obj is None:
+            continue
+        if not isinstance(obj, list):
+            raise ValueError(f"preset field {path_text(path)} must be a list of {n} objects")
+        if len(obj) != n:
+            raise ValueError(f"preset field {path_text(path)} has {len(obj)} elements; it must have "
+                             f"exactly {n} ({path_text(path + (min(len(obj), n),))} is "
+                             f"{'extra' if len(obj) > n else 'missing'})")
+
+
+def _element_problem(field: str, given: Any, expected: Any, source: str | None) -> None:
+    """For an array field that disagrees with its source: the wrong length, or the first index
+    that differs, named (raises); returns when the values are not arrays."""
+    if not isinstance(expected, list) or not isinstance(given, list):
+        return
+    if len(given) != len(expected):
+        raise ValueError(f"preset field {field} has {len(given)} elements; it must have {len(expected)}"
+                         + (f" (one per element of {source}), or be deleted" if source else ""))
+    for i, (a, b) in enumerate(zip(given, expected)):
+        if not same_value(a, b):
+            raise ValueError(f"preset field {field}[{i}] = {_short(a)} disagrees with {source or 'its value'}"
+                             f"[{i}] (which means {_short(b)}): edit one and delete the other")
+
+
 def _logits(entry: Entry, value: Any) -> np.ndarray:
     field, where = entry.field, entry.where()
+    if isinstance(value, bool) or (isinstance(value, list) and any(isinstance(v, bool) for v in np.ravel(
+            np.asarray(value, dtype=object)))):
+        raise ValueError(f"preset field {where} must be a number or an array of numbers, got {_short(value)}")
     try:
         array = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):

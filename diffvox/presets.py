@@ -136,8 +136,13 @@ class Preset:
                 "layout": {"keys": list(self.layout.keys),
                            "shapes": [list(s) for s in self.layout.shapes]}}
 
-    def save(self, path: str | Path) -> Path:
-        """Write the JSON file atomically."""
+    def save(self, path: str | Path, overwrite: bool = False) -> Path:
+        """Write the JSON file atomically; an existing file is replaced only with ``overwrite``."""
+        path = Path(path)
+        if path.is_dir():
+            raise ValueError(f"{path} is a folder; give a preset file name")
+        if path.exists() and not overwrite:
+            raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
         return write_text_atomic(path, json.dumps(self.to_json(), indent=1, allow_nan=False) + "\n")
 
     @classmethod
@@ -165,6 +170,7 @@ class Preset:
             if getattr(model, effect) is None and effect in data:
                 raise ValueError(f"the preset's chain leaves out the {effect} (\"chain\": {{\"{effect}\": "
                                  f"false}}) but the file has a \"{effect}\" entry")
+        _check_top_level(model, data)
         physical = encode(model, data)
         stored = cls._stored_logits(data, layout)
         entries = model.entries
@@ -202,6 +208,12 @@ class Preset:
                                  "delete \"logits\" and \"layout\" to use the physical values alone")
         if not isinstance(data["logits"], dict):
             raise ValueError('a preset\'s "logits" entry must be an object {key: values}')
+        from .preset_values import did_you_mean
+
+        unknown = sorted(set(data["logits"]) - set(layout.keys))
+        if unknown:
+            raise ValueError(f"unknown key logits.{unknown[0]}{did_you_mean(unknown[0], layout.keys)}: "
+                             "delete it (\"logits\" holds the chain's published keys)")
         return layout.split(layout.join(data["logits"]))
 
     @classmethod
@@ -217,6 +229,27 @@ class Preset:
         except (OSError, json.JSONDecodeError) as err:
             raise ValueError(f"cannot read preset {path}: {err}") from None
         return cls.from_json(data)
+
+
+#: the fields of a preset file besides its effects' entries
+FILE_FIELDS = ("format", "name", "source", "chain", "logits", "layout")
+
+
+def _check_top_level(model: DiffVox, data: dict) -> None:
+    """Unknown top-level fields (e.g. a typo such as ``direct_pann``) and nulls are refused."""
+    from .preset_values import did_you_mean
+
+    entries, sections = walk(model)
+    known = set(FILE_FIELDS) | {e.path[0] for e in entries} | {"delay", "reverb"}
+    known |= {d.name for d in sections[0].contract.derived}
+    for key in data:
+        if key not in known:
+            raise ValueError(f"unknown preset field {key!r}{did_you_mean(key, known)}; a preset file "
+                             f"holds {', '.join(sorted(known))}")
+    if not isinstance(data.get("name", ""), str):
+        raise ValueError(f'a preset\'s "name" must be a string, got {data["name"]!r}')
+    if not isinstance(data.get("source", {}), dict):
+        raise ValueError('a preset\'s "source" must be an object')
 
 
 @dataclass
@@ -245,9 +278,12 @@ class PresetDataset:
         return self.logits if self.train_index is None else self.logits[self.train_index]
 
     def preset(self, index: int) -> Preset:
-        if not -len(self) <= index < len(self):
+        """Row ``index`` (0..n-1); negative indices are refused, as :func:`load_preset` does."""
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
+            raise TypeError(f"a preset index is an integer, got {type(index).__name__}")
+        if not 0 <= index < len(self):
             raise IndexError(f"{self.name} has {len(self)} presets (0..{len(self) - 1}); got {index}")
-        index %= len(self)
+        index = int(index)
         source = {"dataset": self.name, "row": index}
         if index < len(self.dry_files):
             source["dry_file"] = Path(self.dry_files[index]).name
@@ -275,6 +311,11 @@ def load_dataset(name: str, root: str | Path | None = None) -> PresetDataset:
 
 def load_preset(spec: str) -> Preset:
     """``medleydb:N``, ``internal:N`` or a path to a preset JSON file."""
+    if not isinstance(spec, (str, Path)):
+        raise TypeError(f"a preset is medleydb:N, internal:N or a .json path, got {type(spec).__name__}")
+    spec = str(spec)
+    if not spec.strip():
+        raise ValueError("an empty preset name was given: use medleydb:N, internal:N or a .json file")
     match = re.fullmatch(r"(internal|medleydb):(-?\d+)", spec)
     if match:
         dataset, index = load_dataset(match.group(1)), int(match.group(2))
@@ -282,5 +323,7 @@ def load_preset(spec: str) -> Preset:
             raise IndexError(f"{dataset.name} presets are numbered 0..{len(dataset) - 1}; got {index}")
         return dataset.preset(index)
     if Path(spec).suffix == ".json" or Path(spec).exists():
+        if not Path(spec).exists():
+            raise FileNotFoundError(f"no preset file {spec}")
         return Preset.load(spec)
     raise ValueError(f"unknown preset {spec!r}: use medleydb:N, internal:N or a .json file")

@@ -170,3 +170,26 @@ def test_cli_sample_writes_renderable_presets(tmp_path, capsys):
         assert preset.logits[~ds.feature_mask].tolist() == [0.0] * 21
         decoded = preset.decode()
         assert 100 <= decoded["delay"]["delay_ms"] <= 1000
+
+
+def test_generative_hyperparameters_are_chosen_once_and_cached(tmp_path, monkeypatch):
+    """copula and gmm choose their hyperparameters by cross-validation (tens of seconds on
+    Internal's presets) once: a second build with the same data and seed reads the cache and
+    fits one model, which samples exactly as the first."""
+    from diffvox.analysis import generative
+
+    monkeypatch.setenv("DIFFVOX_CACHE", str(tmp_path))
+    x = np.random.default_rng(0).standard_normal((80, 3)) @ np.array([[1, 0.5, 0], [0, 1, 0.2], [0, 0, 1]])
+    calls = []
+    for model, chooser in (("copula", "choose_copula"), ("gmm", "choose_mixture")):
+        plain = getattr(generative, chooser)
+
+        def counted(*args, _plain=plain, **kwargs):
+            calls.append(model)
+            return _plain(*args, **kwargs)
+        monkeypatch.setattr(generative, chooser, counted)
+        first = generative.build(model, x, seed=0).sample(5, seed=1)
+        second = generative.build(model, x, seed=0).sample(5, seed=1)
+        np.testing.assert_array_equal(first, second)
+    assert calls == ["copula", "gmm"]
+    assert len(list(tmp_path.glob("generative-*.json"))) == 2

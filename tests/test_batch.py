@@ -116,7 +116,7 @@ def test_chain_broadcasts_presets_and_signals():
         torch.testing.assert_close(yc[1, 0], ds.preset(1).to_chain().eval()(chunks[1, :1])[0], rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="does not match"):
         chain(torch.randn(2, 1, 100))
-    with pytest.raises(TypeError, match="float audio"):
+    with pytest.raises(TypeError, match="float samples"):
         chain(torch.ones(1, 1, 100, dtype=torch.int16))
 
 

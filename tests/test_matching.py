@@ -108,7 +108,7 @@ def test_resume_refuses_other_audio_fewer_steps_and_a_busy_folder(tmp_path):
             resume=True, progress=False)
     # a second run into a folder that a live run holds is refused, naming the first
     with folder_lock(tmp_path / "busy", "the first run"):
-        with pytest.raises(OutputConflict, match="in use by another run \\(the first run, pid"):
+        with pytest.raises(OutputConflict, match="in use by a live run \\(the first run, pid"):
             fit(dry, wet, tmp_path / "busy", config, progress=False)
     assert not (tmp_path / "busy" / "checkpoint.pt").exists()
     # a lock left behind by a process that is gone is taken over
@@ -156,7 +156,7 @@ def test_bad_input_is_refused_clearly():
     wet = np.stack([dry, dry])
     with pytest.raises(ValueError, match="NaN"):
         prepare_pair(np.where(np.arange(len(dry)) == 100, np.nan, dry), wet)
-    with pytest.raises(ValueError, match="wet: audio is silent"):
+    with pytest.raises(ValueError, match="the wet signal is silent"):
         prepare_pair(dry, np.zeros_like(wet))
     with pytest.raises(ValueError, match="at least 0.5 s"):
         prepare_pair(dry[:1000], wet[:, :1000])
@@ -196,8 +196,9 @@ def test_cli_match_and_evaluate(tmp_path, capsys):
             "--chunk-seconds", "1", "--overlap-seconds", "0.25", "--quiet"]
     assert main(args) == 0
     assert "fitted" in capsys.readouterr().out
-    assert main(args) == 2  # the folder holds a run
-    assert "--resume" in capsys.readouterr().err
+    assert main(args) == 2  # the folder holds a finished run: named, with what to do
+    err = capsys.readouterr().err
+    assert "finished diffvox match run" in err and "--resume" in err and "--overwrite" in err
     assert main(args + ["--resume", "--steps", "3"]) == 0
     assert len((tmp_path / "run" / "history.csv").read_text().splitlines()) == 4
     capsys.readouterr()

@@ -12,11 +12,13 @@ import yaml
 
 from diffvox.audio import demo_vocal
 from diffvox.cli import main
+from diffvox.matching import MatchConfig
 from diffvox.matching.medleydb import (combined_table, find_pairs, parse_shard, run_medleydb, side_peak_db,
                                        side_to_mid_db)
 from diffvox.presets import load_dataset, presets_root
 
 ARGS = ["--steps", "2", "--batch", "2", "--chunk-seconds", "1", "--overlap-seconds", "0.25", "--quiet"]
+SAME = MatchConfig(steps=2, batch=2, chunk_seconds=1.0, overlap_seconds=0.25, keep="final")  # ARGS
 
 
 def _track(root, name, stems, instrumental="no"):
@@ -93,16 +95,41 @@ def test_shards_cover_everything_once_and_reruns_skip(fake_medleydb, tmp_path, c
     fit_source = json.loads((out / "Artist_SongA_S01" / "preset.json").read_text())["source"]["fit"]
     assert fit_source["keep"] == "final" and fit_source["best_step"] == 2  # the original's final preset
     stamp = (out / "Artist_SongA_S01" / "preset.json").stat().st_mtime_ns
-    run_medleydb([fake_medleydb], out, shard=(1, 1), progress=False, pairs="rule")  # all finished
+    with pytest.warns(UserWarning, match="side channel"):  # the skipped pair is looked at again
+        run_medleydb([fake_medleydb], out, SAME, shard=(1, 1), progress=False, pairs="rule")  # all finished
     assert (out / "Artist_SongA_S01" / "preset.json").stat().st_mtime_ns == stamp
     assert "2 finished pairs" in capsys.readouterr().out
-
-
-def test_table_rows_are_labelled_by_variant(fake_medleydb, tmp_path):
-    out = tmp_path / "no-delay"
+    # reuse is earned: another variant or another number of steps into the same folder is
+    # refused before any work, and every file stays as it was
+    before = {p: p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+    for extra, message in ((["--variant", "no-delay"], "variant='full', now 'no-delay'"),
+                           (["--steps", "5"], "steps=2, now 5")):
+        argv = ["medleydb", str(fake_medleydb), "--pairs", "rule", "--out", str(out), *ARGS, *extra]
+        capsys.readouterr()
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0] and "--overwrite" in err[0], err
+    assert {p: p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()} == before
+    # a pair folder fitted with other settings (e.g. copied from another run) is refused too
+    (out / "diffvox-run.json").unlink()
+    settings = json.loads((out / "Artist_SongA_S01" / "diffvox-run.json").read_text())
+    settings["settings"]["steps"] = 3
+    (out / "Artist_SongA_S01" / "diffvox-run.json").write_text(json.dumps(settings))
+    with pytest.raises(ValueError, match="other settings \\(steps=3, now 2\\)"):
+        run_medleydb([fake_medleydb], out, SAME, shard=(1, 1), progress=False, pairs="rule")
+    # --overwrite refits with the new variant; the tables are rebuilt from what the folders hold
     with pytest.warns(UserWarning, match="side channel"):
-        assert main(["medleydb", str(fake_medleydb), "--pairs", "rule", "--out", str(out),
-                     "--variant", "no-delay", *ARGS]) == 0
+        assert main(["medleydb", str(fake_medleydb), "--pairs", "rule", "--out", str(out), *ARGS,
+                     "--variant", "no-delay", "--overwrite"]) == 0
+    table = pd.read_csv(out / "table.csv", index_col=0)
+    assert list(table.index) == ["No processing", "w/o DLY"]
+    for pair in ("Artist_SongA_S01", "Artist_SongC_S02"):
+        preset = json.loads((out / pair / "preset.json").read_text())
+        assert preset["source"]["fit"]["variant"] == "no-delay" and "delay" not in preset
+    _table_rows_are_labelled_by_variant(tmp_path, out)
+
+
+def _table_rows_are_labelled_by_variant(tmp_path, out):
     table = pd.read_csv(out / "table.csv", index_col=0)
     assert list(table.index) == ["No processing", "w/o DLY"]
     assert set(pd.read_csv(out / "summary.csv")["variant"]) == {"no-delay"}
@@ -112,7 +139,7 @@ def test_table_rows_are_labelled_by_variant(fake_medleydb, tmp_path):
     full_table = table.rename(index={"w/o DLY": "DiffVox"}) * 0.5
     full_table.loc["w/o Approx."] = full_table.loc["DiffVox"] * 1.1
     full_table.to_csv(full / "table.csv")
-    combined = combined_table(tmp_path)
+    combined = combined_table(out.parent)
     assert list(combined.index) == ["No processing", "DiffVox", "w/o Approx.", "w/o DLY"]
     np.testing.assert_allclose(combined.loc["w/o DLY"], table.loc["w/o DLY"])
     np.testing.assert_allclose(combined.loc["No processing"], full_table.loc["No processing"])
@@ -154,9 +181,16 @@ def test_list_prints_the_70_published_pairs(tmp_path, capsys):
     expected = ["/".join(d.split("/")[-3:]) + "\t" + "/".join(w.split("/")[-3:])
                 for d, w in zip(info["dry_files"], info["wet_files"])]
     assert lines == expected
-    # the rule, on the same tree, finds nothing: there is no metadata
-    assert main(["medleydb", *map(str, roots), "--list", "--pairs", "rule"]) == 0
-    assert capsys.readouterr().out == ""
+    # the rule, on the same tree, finds nothing: there is no metadata, which is an error
+    assert main(["medleydb", *map(str, roots), "--list", "--pairs", "rule"]) == 2
+    assert "no MedleyDB track metadata" in capsys.readouterr().err
+    # the dataset's root (the folder holding Audio/) is taken as well as its Audio folder
+    dataset = tmp_path / "MedleyDB"
+    dataset.mkdir()
+    roots[0].rename(dataset / "Audio")
+    assert main(["medleydb", str(dataset), str(roots[1]), "--list"]) == 0
+    assert capsys.readouterr().out.splitlines() == expected
+    roots[0] = dataset
     # a missing file is named
     missing = "/".join(info["wet_files"][7].split("/")[-3:])
     for root in roots:
@@ -186,3 +220,34 @@ def test_published_pairs_use_the_published_shift(tmp_path):
 
     (pair,) = published_pairs([tmp_path], info)
     assert (pair.track, pair.stem, pair.shift, pair.name) == ("T", "STEM_01", -20, "T_STEM_01")
+
+
+def test_medleydb_tree_mistakes_give_one_line_and_leave_nothing(fake_medleydb, tmp_path, capsys):
+    """A malformed metadata file, an empty root, a missing root and a rule pair with a missing
+    file: one line naming the file (or a note for --list), and no --out folder left behind."""
+    import shutil
+
+    bad = tmp_path / "bad"
+    shutil.copytree(fake_medleydb / "Artist_SongA", bad / "Artist_SongA")
+    meta = bad / "Artist_SongA" / "Artist_SongA_METADATA.yaml"
+    meta.write_text("stems:\n  S01: {instrument: [unclosed\n")
+    (tmp_path / "empty").mkdir()
+    cases = [([str(bad), "--pairs", "rule", "--list"], f"{meta} is not valid YAML"),
+             ([str(bad), "--pairs", "rule", "--out", str(tmp_path / "o1")], "is not valid YAML"),
+             ([str(tmp_path / "empty"), "--pairs", "rule", "--out", str(tmp_path / "o2")], "no MedleyDB track metadata"),
+             ([str(tmp_path / "nowhere"), "--out", str(tmp_path / "o3")], "no MedleyDB folder at"),
+             ([str(tmp_path / "nowhere"), "--pairs", "rule", "--out", str(tmp_path / "o4")], "no MedleyDB folder at")]
+    for argv, message in cases:
+        capsys.readouterr()
+        assert main(["medleydb", *argv, *ARGS]) == 2, argv
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0] and "Traceback" not in err[0], (argv, err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad", "empty"]
+    # a rule pair whose stem is missing is listed with a note naming the file
+    shutil.copytree(fake_medleydb / "Artist_SongA", tmp_path / "ok" / "Artist_SongA")
+    stem = tmp_path / "ok" / "Artist_SongA" / "Artist_SongA_STEMS" / "Artist_SongA_STEM_01.wav"
+    stem.unlink()
+    capsys.readouterr()
+    assert main(["medleydb", str(tmp_path / "ok"), "--pairs", "rule", "--list"]) == 0
+    out = capsys.readouterr()
+    assert out.out.strip().endswith("Artist_SongA_STEM_01.wav") and f"{stem} is missing" in out.err

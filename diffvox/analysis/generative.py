@@ -153,17 +153,50 @@ def choose_mixture(x_train: np.ndarray, candidates=(1, 2, 3, 4), seed: int = 0
     return max(scores, key=scores.get), scores
 
 
+def cache_dir():
+    """Where chosen hyperparameters are kept: ``$DIFFVOX_CACHE``, else ``~/.cache/diffvox``."""
+    import os
+    from pathlib import Path
+
+    return Path(os.environ.get("DIFFVOX_CACHE", Path.home() / ".cache" / "diffvox")).expanduser()
+
+
+def _cached_choice(model: str, x: np.ndarray, seed: int, choose) -> dict:
+    """The cross-validated hyperparameters of ``model`` on ``x`` (``choose()``, tens of seconds),
+    computed once and kept in :func:`cache_dir` under a hash of the data, the model and the seed
+    (an unwritable cache is skipped: the choice is then made every time)."""
+    import hashlib
+    import json
+
+    from ..fileio import write_text_atomic
+
+    data = np.ascontiguousarray(x, dtype=np.float64)
+    key = hashlib.sha256(f"{model}/{seed}/{data.shape}".encode() + data.tobytes()).hexdigest()[:16]
+    path = cache_dir() / f"generative-{model}-{key}.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        pass
+    choice = choose()
+    try:
+        write_text_atomic(path, json.dumps(choice) + "\n")
+    except OSError:
+        pass
+    return choice
+
+
 def build(model: str, x: np.ndarray, seed: int = 0):
     """A fitted model: ``gaussian`` (maximum likelihood, as the paper's), ``copula`` or ``gmm``
-    (hyperparameters chosen by cross-validation on ``x``)."""
+    (hyperparameters chosen by cross-validation on ``x``, once: the choice is cached, see
+    :func:`_cached_choice`, so later calls fit one model)."""
     if model == "gaussian":
         return Gaussian().fit(x)
     if model == "copula":
-        best, _ = choose_copula(x, seed=seed)
+        best = _cached_choice("copula", x, seed, lambda: choose_copula(x, seed=seed)[0])
         return GaussianCopula(**best).fit(x)
     if model == "gmm":
-        k, _ = choose_mixture(x, seed=seed)
-        return Mixture(k, seed=seed).fit(x)
+        k = _cached_choice("gmm", x, seed, lambda: {"components": choose_mixture(x, seed=seed)[0]})
+        return Mixture(int(k["components"]), seed=seed).fit(x)
     raise ValueError(f"unknown model {model!r}; expected one of {', '.join(MODELS)}")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..contract import Contract, Derived, Field, Range
+from ..contract import GAIN_DB, LEVEL_DB, Contract, Derived, Field, Range
 from ..params import bounded_logit, coef_to_ms, lookahead_ms, ms_to_coef, open_unit, ratio_above_one, unit_logit
 
 CMP_RATIO_BOUNDS = (1.0, 20.0)
@@ -40,9 +40,9 @@ class CompressorExpander(nn.Module):
             name, "ms", lambda v: float(coef_to_ms(v[coef_name], self.sr)), coef_name,
             lambda value: float(ms_to_coef(value, self.sr)))
         return Contract((
-            Field("cmp_th", "cmp_th_db", "dB", stored=True, notation="CT", init=init["cmp_th"]),
-            Field("exp_th", "exp_th_db", "dB", stored=True, notation="ET", init=init["exp_th"]),
-            Field("make_up", "make_up_db", "dB", stored=True, notation="make-up", init=init["make_up"]),
+            Field("cmp_th", "cmp_th_db", "dB", LEVEL_DB, stored=True, notation="CT", init=init["cmp_th"]),
+            Field("exp_th", "exp_th_db", "dB", LEVEL_DB, stored=True, notation="ET", init=init["exp_th"]),
+            Field("make_up", "make_up_db", "dB", GAIN_DB, stored=True, notation="make-up", init=init["make_up"]),
             Field("lookahead", "lookahead_ms", "ms", Range(0.0, 15.0, lo_closed=True),
                   lambda z: lookahead_ms(z[..., 0]), lambda v: torch.as_tensor(v).unsqueeze(-1),
                   notation="lookahead", shape=(1,), init=init["lookahead"]),

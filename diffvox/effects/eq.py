@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..contract import Contract, Derived, Field, Range
+from ..contract import GAIN_DB, Contract, Derived, Field, Range
 from ..filters import biquad_coefficients
 from ..params import bounded, bounded_logit
 
@@ -41,7 +41,7 @@ class Band(nn.Module):
         ``type``; the paper's names ``g_``, ``f_``, ``Q_`` + the band's label."""
         items = []
         if self.has_gain:
-            items.append(Field("gain", "gain_db", "dB", stored=True, notation="g_{}",
+            items.append(Field("gain", "gain_db", "dB", GAIN_DB, stored=True, notation="g_{}",
                                init=self.init["gain"]))
         lo, hi = self.freq_bounds
         items.append(Field("freq", "freq_hz", "Hz", Range(lo, hi), lambda z: bounded(z, lo, hi),

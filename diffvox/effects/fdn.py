@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..contract import Child, Contract, Derived, Field, Range, matrix_notation
+from ..contract import LINEAR_GAIN, Child, Contract, Derived, Field, Range, matrix_notation
 from ..functional.fdn import DELAYS, gamma_max, t60_seconds
 from ..params import orthogonal, orthogonal_logits, orthogonality_error, unit_logit
 from .eq import EQ, Band
@@ -43,9 +43,9 @@ class FDNReverb(nn.Module):
         last = N_DECAY_BANDS - 1
         lines = len(DELAYS)
         return Contract((
-            Field("b", "b", "", stored=True, notation=matrix_notation("b"), shape=(lines, 2),
+            Field("b", "b", "", LINEAR_GAIN, stored=True, notation=matrix_notation("b"), shape=(lines, 2),
                   init=self.init["b"]),
-            Field("c", "c", "", stored=True, notation=matrix_notation("c"), shape=(2, lines),
+            Field("c", "c", "", LINEAR_GAIN, stored=True, notation=matrix_notation("c"), shape=(2, lines),
                   init=self.init["c"]),
             Field("gamma", "decay_gamma", "", Range(0.0, g_max), lambda z: g_max * torch.sigmoid(z[..., 0]),
                   lambda v: unit_logit(torch.as_tensor(v) / g_max).unsqueeze(-1),

@@ -52,40 +52,33 @@ class Job:
 
 
 class _RowAdam:
-    """Adam (torch's defaults and update order) with a step count per row, so that a row whose
-    step is skipped keeps its moments and count, as a solo fit's optimiser does."""
+    """Adam with each row of the parameters as a parameter of its own: its own moments and step
+    count, updated by torch's own Adam (``torch.optim.adam.adam``, the implementation a solo
+    fit's ``torch.optim.Adam`` runs), so a row's update is the solo fit's to the last bit, and a
+    row whose step is skipped keeps its state as a solo fit's optimiser does."""
 
     def __init__(self, params: list[torch.Tensor], lr: float, betas=(0.9, 0.999), eps: float = 1e-8):
         self.params, self.lr, self.betas, self.eps = params, lr, betas, eps
         rows = params[0].shape[0]
-        self.step_count = torch.zeros(rows, dtype=torch.float64)
         self.m = [torch.zeros_like(p) for p in params]
         self.v = [torch.zeros_like(p) for p in params]
+        self.steps = [[torch.tensor(0.0) for _ in params] for _ in range(rows)]
 
     @torch.no_grad()
     def step(self, rows: torch.Tensor) -> None:
         """Update the rows where ``rows`` (P,) is True."""
-        b1, b2 = self.betas
-        self.step_count += rows.double()
-        t = self.step_count.clamp_min(1)
-        for p, m, v in zip(self.params, self.m, self.v):
-            shape = (-1,) + (1,) * (p.dim() - 1)
-            keep = rows.view(shape)
-            g = p.grad if p.grad is not None else torch.zeros_like(p)
-            g = torch.where(keep, g, torch.zeros_like(g))
-            m_new = torch.lerp(m, g, 1 - b1)
-            v_new = v * b2 + (1 - b2) * g * g
-            step_size = (self.lr / (1 - b1 ** t)).to(p.dtype).view(shape)
-            denom = v_new.sqrt() / torch.sqrt(1 - b2 ** t).to(p.dtype).view(shape) + self.eps
-            p.copy_(torch.where(keep, p - step_size * m_new / denom, p))
-            m.copy_(torch.where(keep, m_new, m))
-            v.copy_(torch.where(keep, v_new, v))
+        for r in torch.nonzero(rows).flatten().tolist():
+            grads = [p.grad[r] if p.grad is not None else torch.zeros_like(p[r]) for p in self.params]
+            torch.optim.adam.adam(
+                [p[r] for p in self.params], grads, [m[r] for m in self.m], [v[r] for v in self.v], [],
+                self.steps[r], foreach=False, amsgrad=False, beta1=self.betas[0], beta2=self.betas[1],
+                lr=self.lr, weight_decay=0.0, eps=self.eps, maximize=False)
 
     def state_dict(self) -> dict:
-        return {"step": self.step_count, "m": self.m, "v": self.v}
+        return {"steps": [[float(t) for t in row] for row in self.steps], "m": self.m, "v": self.v}
 
     def load_state_dict(self, state: dict) -> None:
-        self.step_count = state["step"].clone()
+        self.steps = [[torch.tensor(t) for t in row] for row in state["steps"]]
         for own, saved in zip(self.m + self.v, state["m"] + state["v"]):
             own.copy_(saved)
 

@@ -25,7 +25,9 @@ def as_stereo(audio: np.ndarray, what: str = "audio") -> tuple[np.ndarray, bool]
 @torch.no_grad()
 def evaluate(pred: np.ndarray | torch.Tensor, target: np.ndarray | torch.Tensor, sr: int = 44100,
              device: str | torch.device = "cpu") -> dict[str, float]:
-    """MSS and MLDR of ``pred`` against ``target``, both (2, T), on L/R and M/S (lower is better)."""
+    """MSS and MLDR of ``pred`` against ``target``, both (2, T), on L/R and M/S (lower is better).
+    A target whose side channel is silent (mono, duplicated to stereo) has no M/S scores:
+    ``mss_ms`` and ``mldr_ms`` are None."""
     device = resolve_device(device)
     pred_t = torch.as_tensor(np.asarray(pred, np.float32), device=device)
     target_t = torch.as_tensor(np.asarray(target, np.float32), device=device)
@@ -36,6 +38,15 @@ def evaluate(pred: np.ndarray | torch.Tensor, target: np.ndarray | torch.Tensor,
         raise ValueError("cannot evaluate signals holding NaN or Inf samples")
     if not bool(target_t.any()):
         raise ValueError("the target is silent: its spectral convergence (MSS) is undefined")
+    mono_target = not bool((target_t[0] != target_t[1]).any())
     pred_t, target_t = pred_t[None], target_t[None]
     out = {**mss(pred_t, target_t, sr), "mldr_lr": mldr(pred_t, target_t, sr), "mldr_ms": mldr(pred_t, target_t, sr, mid_side=True)}
-    return {k: float(v) for k, v in out.items()}
+    out = {k: float(v) for k, v in out.items()}
+    if mono_target:  # no side channel to compare with: its spectral convergence is undefined
+        out.update({k: None for k in MS_METRICS})
+    return out
+
+
+#: the mid/side metrics, None where the target's side channel is silent (a mono target)
+MS_METRICS = ("mss_ms", "mldr_ms")
+MONO_NOTE = "the target is mono (its side channel is silent): M/S metrics are not defined"

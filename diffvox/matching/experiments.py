@@ -103,7 +103,8 @@ def run(row: int, variant: str = "full", mode: Mode | None = None, progress: boo
     target = load_dataset("medleydb").preset(row)
     if not (folder / "metrics.json").exists():
         dry = demo_dry(mode.seconds)
-        fit(dry, render_preset(target, dry, config.device), folder, config, resume=folder.exists(),
+        fit(dry, render_preset(target, dry, config.device), folder, config,
+            resume=(folder / "checkpoint.pt").exists(),
             progress=progress, name=f"fit of medleydb:{row} ({variant})")
     with (folder / "history.csv").open() as f:
         history = [{k: v if k == "skipped" else float(v) for k, v in r.items()}

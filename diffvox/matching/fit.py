@@ -15,17 +15,18 @@ from typing import Callable
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from ..audio import SR, write_audio
 from ..chain import VARIANTS, DiffVox
 from ..fileio import OutputConflict, atomic_path, folder_lock, prepare_output_dir, write_text_atomic
-from ..losses import DiffVoxLoss
+from ..losses import WEIGHTS as LOSS_WEIGHTS, DiffVoxLoss
 from ..devices import resolve_device
 from ..memory import keep_freed_memory
 from ..presets import Preset
+from ..progress import progress_bar
 from .evaluate import METRICS, as_stereo, evaluate
 from .prepare import align, apply_shift, chunk_pair, normalise_loudness
+from .runfolder import MATCH_FILES, RunFolder, read_manifest
 
 HISTORY_COLUMNS = ("step", "total", *METRICS, "regulariser", "skipped")
 # a step whose loss or gradient is not finite is skipped; this many in a row end the fit early
@@ -83,6 +84,7 @@ class Pair:
     dry: np.ndarray
     wet: np.ndarray
     shift: int
+    mono_target: bool = False  # the wet's side channel is silent: M/S scores are not defined
 
 
 def prepare_pair(dry: np.ndarray, wet: np.ndarray, lufs: float = -18.0, sr: int = SR,
@@ -90,13 +92,20 @@ def prepare_pair(dry: np.ndarray, wet: np.ndarray, lufs: float = -18.0, sr: int 
     """Check and condition a pair: dry (T,) or (C, T) is downmixed; a mono wet is duplicated
     (with a warning); dry is aligned to wet (by cross-correlation, or delayed by ``shift``
     samples when given) and both are normalised to ``lufs``."""
-    dry, wet = np.asarray(dry, np.float32), np.asarray(wet, np.float32)
+    from ..audio import as_float_audio
+
+    dry, wet = as_float_audio(dry, "the dry signal"), as_float_audio(wet, "the wet signal")
     for what, audio in (("dry", dry), ("wet", wet)):
+        if audio.ndim == 2 and audio.shape[1] in (1, 2) and audio.shape[0] > audio.shape[1]:
+            raise ValueError(f"the {what} signal has shape {audio.shape}, (samples, channels) as "
+                             f"soundfile reads it; diffvox takes (channels, samples): pass {what}.T")
         if audio.size == 0 or audio.ndim not in (1, 2):
             raise ValueError(f"the {what} signal must be (samples,) or (channels, samples); "
                              f"got shape {audio.shape}")
         if not np.isfinite(audio).all():
             raise ValueError(f"the {what} signal holds NaN or Inf samples")
+        if not audio.any():
+            raise ValueError(f"the {what} signal is silent: there is nothing to match")
         if audio.shape[-1] < sr // 2:
             raise ValueError(f"the {what} signal lasts {audio.shape[-1] / sr:.2f} s; "
                              "matching needs at least 0.5 s")
@@ -124,7 +133,7 @@ def prepare_pair(dry: np.ndarray, wet: np.ndarray, lufs: float = -18.0, sr: int 
         wet = normalise_loudness(wet, lufs, sr)
     except ValueError as err:
         raise ValueError(f"wet: {err}") from None
-    return Pair(dry, wet, shift)
+    return Pair(dry, wet, shift, mono_target=not bool((wet[0] != wet[1]).any()))
 
 
 def history_csv(history: list[dict]) -> str:
@@ -152,8 +161,12 @@ def audio_digest(dry: np.ndarray, wet: np.ndarray) -> dict[str, str]:
 def _load_checkpoint(path: Path, config: MatchConfig, audio: dict[str, str]) -> dict:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - a damaged or foreign file
-        raise OutputConflict(f"cannot read the checkpoint {path}: {err}") from None
+    except Exception:  # noqa: BLE001 - a damaged or foreign file (torch's advice is not the user's)
+        state = None
+    if not isinstance(state, dict) or not {"config", "step", "model"} <= set(state):
+        raise OutputConflict(f"the checkpoint {path} is damaged or not a diffvox checkpoint: it cannot "
+                             "be resumed; start a new run in another folder (or delete the folder's "
+                             "files to start over there)")
     saved = state["config"]
     defaults = asdict(MatchConfig())  # a setting older checkpoints lack had its default value
     saved = {**{k: defaults[k] for k in _RUN_DEFINING if k not in saved}, **saved}
@@ -183,30 +196,52 @@ def _copy_params(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 def fit(dry: np.ndarray, wet: np.ndarray, out_dir: str | Path, config: MatchConfig | None = None,
         resume: bool = False, progress: bool = True, name: str | None = None,
-        on_step: Callable[[int, dict], None] | None = None, shift: int | None = None) -> dict:
+        on_step: Callable[[int, dict], None] | None = None, shift: int | None = None,
+        overwrite: bool = False) -> dict:
     """Fit a chain to the pair and write ``preset.json``, ``history.csv``, ``metrics.json``,
     ``render.wav`` (and ``checkpoint.pt``) to ``out_dir``. Returns the metrics dict.
 
     dry: (T,) or (C, T); wet: (2, T) (mono is duplicated with a warning), both at 44.1 kHz.
-    ``resume`` continues from ``out_dir/checkpoint.pt``; without it a directory holding a run
-    is refused. ``on_step(step, terms)`` is called after every step. ``shift``: align the dry
+    ``out_dir`` must be empty (or absent) or hold a run of ``fit`` (:mod:`.runfolder`): a folder
+    with other files is refused before any work. ``resume`` continues from
+    ``out_dir/checkpoint.pt`` (refused without a checkpoint of this run); without it a folder
+    holding a run with a checkpoint is refused, unless ``overwrite`` (its files are replaced). ``on_step(step, terms)`` is called after every step. ``shift``: align the dry
     by this many samples (e.g. MedleyDB's published shifts) instead of by cross-correlation.
     """
     config = config if config is not None else MatchConfig()
+    if not isinstance(config, MatchConfig):
+        raise TypeError(f"config must be a MatchConfig, got {type(config).__name__}")
     out = Path(out_dir)
-    if not resume and ((out / CHECKPOINT).exists() or (out / "preset.json").exists()):
-        raise ValueError(f"{out} already holds a matching run; pass resume=True (--resume) to "
-                         "continue it, or choose another output directory")
-    prepare_output_dir(out)
-    with folder_lock(out, f"diffvox match into {out}"):
-        return _fit(dry, wet, out, config, resume, progress, name, on_step, shift)
+    pair = prepare_pair(dry, wet, config.lufs, shift=shift)  # refused input writes nothing
+    folder = match_folder(out, config, audio_digest(dry, wet))
+    status = folder.check(resume=resume, overwrite=overwrite)
+    if status == "finished":
+        raise OutputConflict(f"{out} holds {folder._describe(read_manifest(out) or {})}, made with these "
+                             "settings and this audio: its results are there; continue it with --resume "
+                             "and more --steps, choose another --out, or pass --overwrite to fit again")
+    # a checkpoint that cannot be resumed is refused before the folder is touched
+    state = _load_checkpoint(out / CHECKPOINT, config, folder.audio) if status == "resume" else None
+    with folder.claim(status, name=name or out.name):
+        metrics = _fit(pair, folder, config, state, progress, name, on_step)
+        folder.finish(step=config.steps)
+    return metrics
 
 
-def _fit(dry, wet, out: Path, config: MatchConfig, resume: bool, progress: bool, name: str | None,
-         on_step, shift: int | None) -> dict:
+def match_folder(out: str | Path, config: MatchConfig, audio: dict[str, str],
+                 same_steps: bool = False) -> RunFolder:
+    """The run folder of one fit (:mod:`diffvox.matching.runfolder`): its settings, audio hashes
+    and files; a resumed run may raise ``steps``, every other setting must agree (with
+    ``same_steps``, e.g. to reuse a finished fit, ``steps`` too)."""
+    defining = tuple(asdict(config)) if same_steps else _RUN_DEFINING
+    return RunFolder(out, "match", asdict(config), audio, MATCH_FILES, defining=defining,
+                     what=f"diffvox match into {out}")
+
+
+def _fit(pair: Pair, folder: RunFolder, config: MatchConfig, state: dict | None, progress: bool,
+         name: str | None, on_step) -> dict:
+    out = folder.path
     ckpt_path = out / CHECKPOINT
-    audio = audio_digest(dry, wet)
-    pair = prepare_pair(dry, wet, config.lufs, shift=shift)
+    audio = folder.audio
     chunks = chunk_pair(pair.dry, pair.wet, config.chunk_seconds, config.overlap_seconds)
     device = torch.device(config.device)
     dry_chunks = torch.from_numpy(chunks.dry).to(device)
@@ -216,23 +251,25 @@ def _fit(dry, wet, out: Path, config: MatchConfig, resume: bool, progress: bool,
         keep_freed_memory()
     torch.manual_seed(config.seed)
     model = DiffVox(**VARIANTS[config.variant]).to(device).train()
-    loss_fn = DiffVoxLoss().to(device)
+    # a mono target has no side channel to match: its M/S terms are left out of the loss
+    loss_fn = (DiffVoxLoss(weights={**LOSS_WEIGHTS, "mss_ms": 0.0, "mldr_ms": 0.0})
+               if pair.mono_target else DiffVoxLoss()).to(device)
     targets = target_features(loss_fn, wet_chunks)
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
     generator = torch.Generator().manual_seed(config.seed)
     start, best_loss, best_step, best_state, history = 0, float("inf"), -1, None, []
     failed_in_row, stopped_early = 0, None
 
-    if resume and ckpt_path.exists():
-        state = _load_checkpoint(ckpt_path, config, audio)
+    if state is not None:  # resumed
         model.load_state_dict(state["model"])
         optimiser.load_state_dict(state["optimiser"])
         generator.set_state(state["generator"])
         start, best_loss, best_step = state["step"], state["best_loss"], state["best_step"]
         best_state, history = state["best_state"], state["history"]
         failed_in_row, stopped_early = state.get("failed_in_row", 0), state.get("stopped_early")
-    elif resume:
-        warnings.warn(f"no checkpoint in {out}: starting a new run", stacklevel=2)
+    if pair.mono_target:
+        print(f"diffvox: note: the wet target is mono (its side channel is silent): the fit "
+              f"optimises L/R only, and M/S metrics are not defined", file=sys.stderr)
 
     def checkpoint(step: int) -> None:
         _save_checkpoint(ckpt_path, {
@@ -241,9 +278,10 @@ def _fit(dry, wet, out: Path, config: MatchConfig, resume: bool, progress: bool,
             "best_loss": best_loss, "best_step": best_step, "best_state": best_state,
             "history": history, "failed_in_row": failed_in_row, "stopped_early": stopped_early})
         write_text_atomic(out / "history.csv", history_csv(history))
+        folder.update(step=step)
 
-    bar = tqdm(total=config.steps, initial=min(start, config.steps), desc="match", unit="step",
-               disable=not progress, dynamic_ncols=True)
+    bar = progress_bar(total=config.steps, initial=min(start, config.steps), desc="match", unit="step",
+                       enabled=progress)
     for step in range(start, config.steps):
         if stopped_early is not None:
             break
@@ -331,21 +369,51 @@ def nonfinite_gradient(model: torch.nn.Module) -> str | None:
     return f"non-finite gradient of {', '.join(bad)}" if bad else None
 
 
+def within_domains(model: DiffVox, name: str) -> Preset:
+    """The preset of ``model``, which the loader accepts: a value the fit took outside its
+    domain (e.g. an EQ gain beyond +-60 dB) is clamped to the domain's end, with a warning
+    naming it. A fit never writes a file the loader refuses."""
+    preset = Preset.from_chain(model, name=name)
+    try:
+        Preset.from_json(preset.to_json())
+        return preset
+    except ValueError:
+        pass
+    moved = []
+    with torch.no_grad():
+        for entry, cols in zip(model.entries, model.slices):
+            rng, p = entry.field.range, model.logits[:, cols]
+            if entry.field.stored and math.isfinite(rng.lo) and math.isfinite(rng.hi):
+                if bool(((p < rng.lo) | (p > rng.hi)).any()):
+                    moved.append(f"{entry.where()} ({float(p.detach().abs().max()):.4g})")
+                    p.clamp_(rng.lo, rng.hi)
+    if moved:
+        warnings.warn(f"the fit took {', '.join(moved)} outside its domain; clamped to the domain "
+                      "so that the preset file loads", stacklevel=3)
+    preset = Preset.from_chain(model, name=name)
+    Preset.from_json(preset.to_json())  # a ValueError here names the field that still fails
+    return preset
+
+
 def finalise(model: DiffVox, best_state: dict, best_step: int, best_loss: float | None, pair: Pair,
              out: Path, config: MatchConfig, name: str, stopped_early: dict | None = None) -> dict:
     """Write the best preset, its render of the whole dry track, and the metrics."""
     model.load_state_dict(best_state)
     model.eval()
-    preset = Preset.from_chain(model, name=name)
+    preset = within_domains(model, name)
     preset.source = {"fit": {"best_step": best_step, "best_loss": best_loss, "shift_samples": pair.shift,
                              **asdict(config)}}
-    preset.save(out / "preset.json")
+    preset.save(out / "preset.json", overwrite=True)
     with torch.no_grad():
         render = model(torch.from_numpy(pair.dry).to(config.device).view(1, 1, -1))[0].cpu().numpy()
     write_audio(out / "render.wav", render)
     metrics = {"no_processing": evaluate(as_stereo(pair.dry)[0], pair.wet, device=config.device),
                "fitted": evaluate(render, pair.wet, device=config.device)}
     metrics.update(exact_metrics(model, pair, out))
+    if pair.mono_target:
+        from .evaluate import MONO_NOTE
+
+        metrics["note"] = MONO_NOTE + "; the fit optimised L/R only"
     if stopped_early is not None:
         metrics["stopped_early"] = stopped_early
     write_text_atomic(out / "metrics.json", json.dumps(metrics, indent=1) + "\n")

@@ -10,19 +10,20 @@ skipped when it is read.
 from __future__ import annotations
 
 import json
+import os
 import warnings
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import yaml
-from tqdm import tqdm
-
 from ..audio import read_audio
-from ..fileio import OutputConflict, prepare_output_dir, write_text_atomic
+from ..fileio import OutputConflict, write_text_atomic
+from ..progress import progress_bar
 from .evaluate import METRICS
-from .fit import MatchConfig, fit
+from .fit import MatchConfig, audio_digest, fit, match_folder
+from .runfolder import CHECKPOINT, MATCH_FILES, MEDLEYDB_FILES, RunFolder, read_manifest
 
 VOCAL_WORDS = ("speaker", "singer", "vocal", "voice", "speech")  # matched case-sensitively
 SIDE_THRESHOLD_DB = -10.0
@@ -50,9 +51,25 @@ def _is_yes(value) -> bool:
 
 def track_pairs(metadata_file: Path) -> list[VocalPair]:
     """The vocal pairs of one track, from its ``<Track>_METADATA.yaml``."""
-    meta = yaml.safe_load(metadata_file.read_text())
-    if not isinstance(meta, dict) or "stems" not in meta:
+    try:
+        meta = yaml.safe_load(metadata_file.read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise ValueError(f"{metadata_file} is not valid YAML{where}: fix or remove it") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ValueError(f"cannot read {metadata_file}: {getattr(err, 'strerror', None) or err}") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("stems", {}), (dict, type(None))) \
+            or "stems" not in meta:
         raise ValueError(f"{metadata_file} is not a MedleyDB metadata file (no 'stems' entry)")
+    try:
+        return _track_pairs(metadata_file, meta)
+    except (AttributeError, TypeError, KeyError) as err:
+        raise ValueError(f"{metadata_file} is not a MedleyDB metadata file (a stem entry lacks "
+                         f"{err if isinstance(err, KeyError) else 'its fields'})") from None
+
+
+def _track_pairs(metadata_file: Path, meta: dict) -> list[VocalPair]:
     if _is_yes(meta.get("instrumental")):
         return []
     folder = metadata_file.parent
@@ -73,13 +90,32 @@ def track_pairs(metadata_file: Path) -> list[VocalPair]:
 
 def find_pairs(roots: list[str | Path]) -> list[VocalPair]:
     """Every vocal pair under the given MedleyDB folders, sorted by name."""
-    pairs = []
-    for root in map(Path, roots):
-        if not root.is_dir():
-            raise FileNotFoundError(f"no MedleyDB folder at {root}")
+    pairs, found = [], 0
+    for root in audio_roots(roots):
         for meta in sorted(root.rglob("*_METADATA.yaml")):
+            found += 1
             pairs.extend(track_pairs(meta))
+    where = ", ".join(map(str, roots))
+    if not found:
+        raise ValueError(f"no MedleyDB track metadata (*_METADATA.yaml) under {where}: --pairs rule "
+                         "needs the tracks' metadata files")
+    if not pairs:
+        raise ValueError(f"--pairs rule found no vocal pair in the {found} tracks under {where}")
     return sorted(pairs, key=lambda p: p.name)
+
+
+def audio_roots(roots: list[str | Path]) -> list[Path]:
+    """The MedleyDB audio folders: each root as given, or its ``Audio`` folder when it holds
+    one (the dataset's root). A missing root is a one-line FileNotFoundError."""
+    out = []
+    for root in map(Path, roots):
+        if not str(root).strip():
+            raise ValueError("an empty MedleyDB folder name was given")
+        if not root.is_dir():
+            raise FileNotFoundError(f"no MedleyDB folder at {root}"
+                                    + (" (it is a file)" if root.exists() else ""))
+        out.append(root / "Audio" if (root / "Audio").is_dir() else root)
+    return out
 
 
 def published_relative_paths(info: dict) -> list[tuple[Path, Path, int]]:
@@ -101,10 +137,7 @@ def published_pairs(roots: list[str | Path], info: dict | None = None) -> list[V
         if not path.is_file():
             raise FileNotFoundError(f"no {path} (run `make data` or set DIFFVOX_PRESETS)")
         info = json.loads(path.read_text())
-    roots = [Path(r) for r in roots]
-    for root in roots:
-        if not root.is_dir():
-            raise FileNotFoundError(f"no MedleyDB folder at {root}")
+    roots = audio_roots(roots)
 
     def find(relative: Path) -> Path:
         for root in roots:
@@ -122,7 +155,7 @@ def published_pairs(roots: list[str | Path], info: dict | None = None) -> list[V
 
 
 def relative_to_root(path: Path, roots: list[str | Path]) -> Path:
-    for root in map(Path, roots):
+    for root in audio_roots(roots):
         try:
             return path.relative_to(root)
         except ValueError:
@@ -176,54 +209,108 @@ def select_pairs(roots: list[str | Path], how: str = "published") -> list[VocalP
 
 def run_medleydb(roots: list[str | Path], out: str | Path, config: MatchConfig | None = None,
                  shard: tuple[int, int] = (1, 1), progress: bool = True,
-                 pairs: str = "published") -> pd.DataFrame:
-    """Match this shard's pairs (the i-th of every n) into ``out/<pair>/``, skipping finished
-    ones, then write the summary of every finished pair in ``out``."""
-    out = prepare_output_dir(out)
+                 pairs: str = "published", overwrite: bool = False) -> pd.DataFrame:
+    """Match this shard's pairs (the i-th of every n) into ``out/<pair>/``, then write the
+    summary of every finished pair in ``out``.
+
+    ``out`` is the run's folder (:mod:`.runfolder`): empty, or holding a ``medleydb`` run made
+    with the same settings; anything else is refused before any work. A pair's finished fit is
+    reused only when its settings, variant and audio (sha256) match; otherwise the pair is
+    refused, or refitted with ``overwrite``. A killed pair is resumed from its checkpoint."""
     config = config if config is not None else MatchConfig()
     i, n = shard
     how = pairs
-    pairs = select_pairs(roots, how)
+    pairs = select_pairs(roots, how)  # a missing root or file is refused before any writing
     mine = pairs[i - 1 :: n]
-    for pair in tqdm(mine, desc=f"MedleyDB shard {i}/{n}", unit="pair", disable=not progress):
+    top = RunFolder(out, "medleydb", {"pairs": how, **asdict(config)}, None, MEDLEYDB_FILES,
+                    subfolders=[p.name for p in pairs], what=f"diffvox medleydb into {out}")
+    status = top.check(overwrite=overwrite)
+    with top.claim(status):
+        pass  # writes the manifest (settings); the pairs' folders are locked one by one
+    out = top.path
+    for pair in progress_bar(mine, desc=f"MedleyDB shard {i}/{n}", unit="pair", enabled=progress):
         folder = out / pair.name
-        if (folder / "metrics.json").exists() or (folder / "skipped.json").exists():
-            continue
+        _forget_skip(folder, config)
         try:
             raw, stem = read_audio(pair.raw_path), read_audio(pair.stem_path)
             side = side_peak_db(raw)
             if how == "rule" and side > SIDE_THRESHOLD_DB:
                 raise ValueError(f"the raw track's side channel peaks at {side:.1f} dB (above "
                                  f"{SIDE_THRESHOLD_DB:g} dB)")
-            fit(raw, stem, folder, config, resume=folder.exists(), progress=progress,
-                name=pair.name, shift=pair.shift)
+            run = match_folder(folder, config, audio_digest(raw, stem), same_steps=True)
+            resume = (folder / CHECKPOINT).is_file() and (read_manifest(folder) or {}).get("state") != "finished"
+            state = run.check(resume=resume, overwrite=overwrite)
+            if state == "finished":
+                continue  # same settings, variant and audio: its results stand
+            fit(raw, stem, folder, config, resume=state == "resume", progress=progress,
+                name=pair.name, shift=pair.shift, overwrite=state == "overwrite")
         except OutputConflict:  # another run's folder or checkpoint: not a property of the audio
             raise
         except ValueError as err:  # unusable audio: recorded, and the other pairs go on
             warnings.warn(f"{pair.name}: skipped: {err}", stacklevel=2)
-            write_text_atomic(folder / "skipped.json", json.dumps({"reason": str(err)}) + "\n")
+            _record_skip(folder, config, str(err))
     return write_summary(out, pairs, config.variant)
 
 
+def _record_skip(folder: Path, config: MatchConfig, reason: str) -> None:
+    run = RunFolder(folder, "match", asdict(config), None, MATCH_FILES)
+    if run.foreign() or (folder / "metrics.json").exists():
+        raise OutputConflict(f"{folder} holds files that are not a diffvox match run: choose another --out")
+    with run.claim("restart" if folder.is_dir() and os.listdir(folder) else "new") as claimed:
+        write_text_atomic(folder / "skipped.json", json.dumps({"reason": reason}) + "\n")
+        claimed.finish(state="skipped", skipped=reason)
+
+
+def _forget_skip(folder: Path, config: MatchConfig) -> None:
+    """A pair skipped before is looked at again (reading it is cheap, and the files may have
+    been fixed): its own skip record goes."""
+    manifest = read_manifest(folder) if folder.is_dir() else None
+    if manifest is not None and manifest.get("state") == "skipped":
+        RunFolder(folder, "match", asdict(config), None, MATCH_FILES).clear()
+        if not os.listdir(folder):
+            folder.rmdir()
+
+
+def _pair_variant(folder: Path) -> str | None:
+    """The variant a pair's folder was fitted with (its manifest, else its preset's source)."""
+    manifest = read_manifest(folder)
+    if manifest is not None and manifest.get("settings"):
+        return manifest["settings"].get("variant")
+    try:
+        return json.loads((folder / "preset.json").read_text())["source"]["fit"]["variant"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def write_summary(out: Path, pairs: list[VocalPair], variant: str = "full") -> pd.DataFrame:
-    """``summary.csv`` (per finished pair) and ``table.csv`` (the paper's mean table)."""
+    """``summary.csv`` (per finished pair) and ``table.csv`` (the paper's mean table), rebuilt
+    from what the pairs' folders hold: each row's variant is the one its folder was fitted
+    with (a run folder mixing variants is refused by :func:`mean_table`)."""
     rows = []
     for pair in pairs:
         metrics_file = out / pair.name / "metrics.json"
         if metrics_file.exists():
             m = json.loads(metrics_file.read_text())
             rows.append({"pair": pair.name, "track": pair.track, "stem": pair.stem,
-                         "instrument": pair.instrument, "variant": variant,
-                         **{f"no_processing_{k}": m["no_processing"][k] for k in METRICS},
-                         **{f"fitted_{k}": m["fitted"][k] for k in METRICS},
-                         **{f"fitted_exact_{k}": (m.get("fitted_exact") or {}).get(k, float("nan"))
+                         "instrument": pair.instrument,
+                         "variant": _pair_variant(out / pair.name) or variant,
+                         **{f"no_processing_{k}": _number(m["no_processing"].get(k)) for k in METRICS},
+                         **{f"fitted_{k}": _number(m["fitted"].get(k)) for k in METRICS},
+                         **{f"fitted_exact_{k}": _number((m.get("fitted_exact") or {}).get(k))
                             for k in METRICS}})
     summary = pd.DataFrame(rows, columns=["pair", "track", "stem", "instrument", "variant",
                                           *[f"{w}_{k}" for w in ("no_processing", "fitted", "fitted_exact")
                                             for k in METRICS]])
+    table = mean_table(summary if len(summary) else summary.assign(variant=pd.Series([], dtype=str)),
+                       variant)
     write_text_atomic(out / "summary.csv", summary.to_csv(index=False))
-    write_text_atomic(out / "table.csv", mean_table(summary).to_csv())
+    write_text_atomic(out / "table.csv", table.to_csv())
     return summary
+
+
+def _number(value) -> float:
+    """A metric, NaN where it is not defined (None: M/S of a mono target)."""
+    return float("nan") if value is None else float(value)
 
 
 #: the row label of each variant's fitted presets in the paper's table
@@ -231,11 +318,11 @@ VARIANT_LABELS = {"full": "DiffVox", "no-reverb": "w/o FDN", "no-delay": "w/o DL
                   "no-spatial": "w/o DLY&FDN", "exact-delay-grad": "exact delay gradient"}
 
 
-def mean_table(summary: pd.DataFrame) -> pd.DataFrame:
+def mean_table(summary: pd.DataFrame, variant: str = "full") -> pd.DataFrame:
     """Rows "No processing", the variant's label ("DiffVox" for the full chain, "w/o FDN", ...)
     and, for the full chain, "w/o Approx." (its presets rendered by the exact chain, as the
     paper's row); columns the four metrics: means over pairs."""
-    variants = set(summary["variant"]) if "variant" in summary and len(summary) else {"full"}
+    variants = set(summary["variant"]) if "variant" in summary and len(summary) else {variant}
     if len(variants) > 1:
         raise ValueError(f"the summary mixes variants ({', '.join(sorted(variants))}); one run folder per variant")
     variant = variants.pop()

@@ -12,18 +12,29 @@ from .parameters import ExactParameters, exact_parameters
 
 def _parameters(preset, clip_q, check):
     """A Preset, a DiffVox chain or ExactParameters -> checked ExactParameters."""
+    from ..chain import DiffVox
+
     if isinstance(preset, ExactParameters):
         params = preset
-    else:
+    elif hasattr(preset, "to_chain") or isinstance(preset, DiffVox):
         chain = preset.to_chain() if hasattr(preset, "to_chain") else preset
         params = exact_parameters(chain, clip_q)
+    else:
+        hint = f" (load it first: load_preset({preset!r}))" if isinstance(preset, str) else ""
+        raise TypeError(f"expected a Preset, a DiffVox chain or ExactParameters, got "
+                        f"{type(preset).__name__}{hint}")
     if check:
         params.check_stable()
     return params
 
 
 def _mono(x, what: str = "the input") -> np.ndarray:
+    if x is None or isinstance(x, (str, bytes, dict)):
+        raise TypeError(f"{what} must be an array of float samples, got {type(x).__name__}")
     x = np.asarray(x)
+    if x.dtype.kind in "iub":
+        raise TypeError(f"{what} holds {x.dtype} samples; give float samples in [-1, 1] (scale "
+                        "integer PCM first, e.g. x / 32768 for int16)")
     if x.ndim == 2 and x.shape[0] == 1:
         x = x[0]
     if x.ndim != 1:
