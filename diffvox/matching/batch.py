@@ -19,12 +19,13 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
-from tqdm import tqdm
+from torch.optim.adam import adam as torch_adam
 
 from ..chain import VARIANTS, DiffVox
 from ..fileio import OutputConflict, folder_lock, prepare_output_dir, write_text_atomic
 from ..losses import DiffVoxLoss
 from ..memory import keep_freed_memory
+from ..progress import progress_bar
 from ..presets import Layout
 from .fit import (CHECKPOINT, HISTORY_COLUMNS, MAX_FAILED_STEPS, MatchConfig, _RUN_DEFINING, _save_checkpoint,
                   audio_digest, finalise, history_csv, prepare_pair, target_features)
@@ -69,7 +70,7 @@ class _RowAdam:
         """Update the rows where ``rows`` (P,) is True."""
         for r in torch.nonzero(rows).flatten().tolist():
             grads = [p.grad[r] if p.grad is not None else torch.zeros_like(p[r]) for p in self.params]
-            torch.optim.adam.adam(
+            torch_adam(
                 [p[r] for p in self.params], grads, [m[r] for m in self.m], [v[r] for v in self.v], [],
                 self.steps[r], foreach=False, amsgrad=False, beta1=self.betas[0], beta2=self.betas[1],
                 lr=self.lr, weight_decay=0.0, eps=self.eps, maximize=False)
@@ -190,8 +191,8 @@ def _fit_many(jobs: list[Job], out: Path, config: MatchConfig, resume: bool, pro
         if on_checkpoint is not None:
             on_checkpoint(step)
 
-    bar = tqdm(total=config.steps, initial=min(start, config.steps), desc=f"match x{rows}", unit="step",
-               disable=not progress, dynamic_ncols=True)
+    bar = progress_bar(total=config.steps, initial=min(start, config.steps), desc=f"match x{rows}", unit="step",
+                       enabled=progress)
     for step in range(start, config.steps):
         active = [stopped[p] is None for p in range(rows)]
         if not any(active):
