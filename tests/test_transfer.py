@@ -378,3 +378,15 @@ def test_cli_runs_resumes_and_does_not_clobber(tmp_path, capsys):
     (out / "preset.json").unlink()
     assert main([*args[:-2], "--alpha", "1", "--steps", "3", "--resume"]) == 2
     assert "other settings (alpha=0.1, now 1.0)" in capsys.readouterr().err
+
+
+def test_evaluation_refuses_a_demo_shorter_than_two_chunks():
+    from diffvox.transfer.evaluation import check_length, summarise
+
+    with pytest.raises(ValueError, match=r"lasts 21\.00 s: the evaluation needs at least 2 chunks of 11 s.*--quick"):
+        check_length(np.zeros(21 * SR, np.float32), 11.0)
+    check_length(np.zeros(22 * SR, np.float32), 11.0)
+    records = [{"methods": {"mean": {"param_mse": 1.0, "mss_lr": 2, "mss_ms": 3, "mldr_lr": 4, "mldr_ms": 5}}},
+               {"methods": {"mean": {"param_mse": 3.0, "mss_lr": 2, "mss_ms": 3, "mldr_lr": 4, "mldr_ms": 7}}}]
+    assert summarise(records, ["mean", "oracle"]) == {"mean": {"n": 2, "param_mse": 2.0, "mss_lr": 2.0,
+                                                               "mss_ms": 3.0, "mldr_lr": 4.0, "mldr_ms": 6.0}}
