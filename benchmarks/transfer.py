@@ -57,7 +57,7 @@ def main() -> int:
                     help="NN-emb searches only the first N training presets (labelled in the JSON)")
     ap.add_argument("--shard", default="1/1", help="run the k-th of n shards, e.g. 2/4")
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    ap.add_argument("--threads", type=int, default=None, help="torch and numba threads (default: all cores)")
     ap.add_argument("--runs", type=Path, default=None)
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
@@ -73,8 +73,11 @@ def main() -> int:
         print(f"transfer.py: error: unknown method {unknown[0]!r}; expected some of {', '.join(METHODS)}",
               file=sys.stderr)
         return 2
-    if args.threads:
+    if args.threads:  # torch's threads and the compiled (numba) kernels' threads
+        import numba
+
         torch.set_num_threads(args.threads)
+        numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
     mode = "quick" if args.quick else "full"
     chunk = QUICK["chunk_seconds"] if args.quick else CHUNK_SECONDS
     steps = args.steps if args.steps is not None else (QUICK["steps"] if args.quick else 1000)
