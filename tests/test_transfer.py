@@ -390,3 +390,28 @@ def test_evaluation_refuses_a_demo_shorter_than_two_chunks():
                {"methods": {"mean": {"param_mse": 3.0, "mss_lr": 2, "mss_ms": 3, "mldr_lr": 4, "mldr_ms": 7}}}]
     assert summarise(records, ["mean", "oracle"]) == {"mean": {"n": 2, "param_mse": 2.0, "mss_lr": 2.0,
                                                                "mss_ms": 3.0, "mldr_lr": 4.0, "mldr_ms": 6.0}}
+
+
+def test_nearest_embedding_finds_the_preset_that_made_the_reference(prior):
+    """Query = the dry chunks, reference = the same chunks through training preset 5: among
+    presets 3, 5 and 9 the likeliest render is preset 5's (its angles are the clamp's floor)."""
+    from diffvox.transfer import nearest_embedding
+
+    rng = np.random.default_rng(3)
+    dry = (0.1 * rng.standard_normal((2, 1, 4 * HOP + N_FFT))).astype(np.float32)
+    renderer = Renderer(prior)
+    with torch.no_grad():
+        wet = renderer(torch.as_tensor(prior.rows[5:6]), torch.from_numpy(dry))[0].numpy()
+    problem = Problem.make(dry, wet, "mfcc", prior, renderer=renderer)
+    index, scores = nearest_embedding(problem, prior.rows[[3, 5, 9]])
+    assert index == 1 and scores[1] > scores[0] + 1 and scores[1] > scores[2] + 1
+
+
+def test_transfer_mean_and_bad_method(prior):
+    from diffvox.transfer import transfer
+
+    preset = transfer(np.zeros(10), np.zeros((2, 10)), method="mean", prior=prior)
+    np.testing.assert_array_equal(preset.masked(prior.mask), prior.mean)
+    assert not preset.logits[~prior.mask].any()
+    with pytest.raises(ValueError, match="unknown method 'sgd'"):
+        transfer(np.zeros(10), np.zeros((2, 10)), method="sgd", prior=prior)
