@@ -188,8 +188,9 @@ def summarise(records: list[dict], methods: list[str]) -> dict:
     return out
 
 
-# the authors' means over their 65 MedleyDB tracks (eval_data/raw_scores.csv of their repository,
-# as the issue quotes them): MSS L/R, MLDR L/R, parameter MSE
+# the authors' means over their 65 MedleyDB tracks: MSS L/R, MLDR L/R, parameter MSE, computed
+# from eval_data/raw_scores.csv of SonyResearch/diffvox (commit a157924, 2025-07-14; models
+# oracle, mean, nn_param, nn_mfcc, nn_mir, mfcc[_001|_01|_1], mir[_01]; 65 rows each)
 PUBLISHED = {
     "oracle": (0.765, 0.403, 0.0),
     "mean": (1.142, 0.949, 6.904),
@@ -199,4 +200,7 @@ PUBLISHED = {
     "ito-mfcc-0.01": (1.286, 1.088, 7.617),
     "ito-mfcc-0.1": (1.100, 0.932, 6.950),
     "ito-mfcc-1": (1.105, 0.917, 6.843),
+    "nn-mir": (1.214, 1.023, 11.340),
+    "ito-mir-0": (1.837, 1.250, 7.932),
+    "ito-mir-0.1": (1.267, 1.074, 6.935),
 }
