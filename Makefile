@@ -13,7 +13,7 @@ REF_DIR := book/reference_outputs
 # deterministic chapters whose marked cells (# NBVAL_CHECK_OUTPUT) nbval compares with $(REF_DIR)
 REF_CHAPTERS := book/correlations.md book/pca.md
 
-.PHONY: venv data test pytest nbval nbval-refs book check-book chromium bench check-presets exact-vs-fs robustness full-fit-cpu gpu-results gpu-chapters clean
+.PHONY: venv data test pytest nbval wheelhouse offline-smoke nbval-refs book check-book chromium bench check-presets exact-vs-fs robustness full-fit-cpu gpu-results gpu-chapters clean
 
 ## venv: .venv with torch (local CPU wheel when present), torchlpc, torchcomp and the package
 venv: $(VENV)/.stamp
@@ -31,8 +31,8 @@ $(VENV)/.stamp: pyproject.toml
 data:
 	$(PYTHON) scripts/fetch_presets.py --out data/presets --url "$(PRESETS_URL)"
 
-## test: unit tests, then every chapter validated by nbval
-test: pytest nbval
+## test: unit tests, every chapter validated by nbval, then the offline GPU run's smoke test
+test: pytest nbval offline-smoke
 
 pytest: venv data
 	$(PY) -m pytest -q tests
@@ -91,15 +91,24 @@ check-presets: venv data
 full-fit-cpu: venv data
 	$(PY) scripts/full_fit_cpu.py
 
-## gpu-results: CUDA tests, the IIR, chain and matching benchmarks and the scan chapter on a GPU (commit what it writes)
-gpu-results: venv data
-	$(PY) -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'no CUDA device: gpu-results needs a GPU')"
-	$(PY) -m pytest -q -m cuda tests
-	$(PY) benchmarks/iir.py --device cuda
-	$(PY) benchmarks/chain.py --device cuda
-	$(PY) benchmarks/matching.py --device cuda
-	$(PY) benchmarks/profile_step.py --device cuda
-	DIFFVOX_FULL=1 $(PY) scripts/execute_chapters.py book/scan_benchmarks.md
+## gpu-results: on a GPU node, offline: CUDA tests, IIR/chain/matching benchmarks, the scan chapter,
+## into $$(OUT) (scripts/gpu_results.py; needs the wheelhouse; no venv, no data step, no network)
+WHEELS ?= wheelhouse
+OUT ?= gpu-results
+BUDGET ?= 540
+gpu-results:
+	$(PY) scripts/gpu_results.py --wheels $(WHEELS) --out $(OUT) --budget $(BUDGET)
+
+## wheelhouse: where PyPI is reachable, every wheel the offline GPU run needs, for CPython $$(PYVER)
+## manylinux x86_64, and the presets, into $$(WHEELS) (at most 40 MB; scripts/offline/wheelhouse.py)
+PYVER ?= 3.12
+HOST_PY ?= $(if $(wildcard $(PY)),$(PY),python3)
+wheelhouse:
+	$(HOST_PY) scripts/offline/wheelhouse.py --python-version $(PYVER) --out $(WHEELS)
+
+## offline-smoke: the offline GPU run proved on the CPU, in a fresh venv holding only the node's packages
+offline-smoke: venv data
+	$(PY) scripts/offline/smoke.py --node-python $(PYTHON) --torch-version $(TORCH_VERSION)
 
 ## gpu-chapters: the matching chapters at full size on a GPU (fits at the paper's settings; longer)
 gpu-chapters: venv data

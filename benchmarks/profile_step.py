@@ -4,6 +4,7 @@ stage times (chain forward, losses forward, backward, update) and the operators 
 time of their own (compiled kernels appear under their autograd function's name).
 
     python benchmarks/profile_step.py [--device cpu|cuda] [--batch 8] [--top 25] [--out FILE]
+        [--chunk-seconds 12] [--overlap-seconds 5] [--repeat 3]   (smaller: a smoke run)
 """
 from __future__ import annotations
 
@@ -34,6 +35,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--batch", type=int, default=None, help="chunks per step (8 on CPU, 35 on GPU)")
+    ap.add_argument("--chunk-seconds", type=float, default=12.0)
+    ap.add_argument("--overlap-seconds", type=float, default=5.0, help="the loss sees the rest of the chunk")
+    ap.add_argument("--repeat", type=int, default=3, help="timed steps (median), and steps averaged per stage")
     ap.add_argument("--top", type=int, default=25)
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
@@ -41,7 +45,10 @@ def main() -> None:
     batch = args.batch or (8 if device.type == "cpu" else 35)
     if device.type == "cpu":
         keep_freed_memory()
-    sr, length, loss_from = 44100, 12 * 44100, 5 * 44100
+    if not 0 <= args.overlap_seconds < args.chunk_seconds:
+        ap.error(f"--overlap-seconds {args.overlap_seconds:g} must be in [0, --chunk-seconds {args.chunk_seconds:g})")
+    sr = 44100
+    length, loss_from = int(args.chunk_seconds * sr), int(args.overlap_seconds * sr)
     gen = torch.Generator().manual_seed(0)
     dry = (torch.randn(batch, 1, length, generator=gen) * 0.1).to(device)
     wet = (torch.randn(batch, 2, length - loss_from, generator=gen) * 0.1).to(device)
@@ -72,10 +79,10 @@ def main() -> None:
         marks.append(time.perf_counter())
         if record:
             for key, a, b in zip(stages, marks, marks[1:]):
-                stages[key] += (b - a) / 3
+                stages[key] += (b - a) / args.repeat
 
-    seconds = median_time(step, device, repeat=3, warmup=2)
-    for _ in range(3):
+    seconds = median_time(step, device, repeat=args.repeat, warmup=2)
+    for _ in range(args.repeat):
         step(record=True)
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
     with profile(activities=activities) as prof:
@@ -84,8 +91,8 @@ def main() -> None:
     self_time = (lambda e: e.self_device_time_total) if device.type == "cuda" else (lambda e: e.self_cpu_time_total)
     top = sorted(events, key=self_time, reverse=True)[: args.top]
     result = {
-        "machine": machine(device), "commit": _commit(), "batch": batch, "chunk_seconds": 12.0,
-        "loss_seconds": 7.0, "seconds_per_step": seconds,
+        "machine": machine(device), "commit": _commit(), "batch": batch, "chunk_seconds": args.chunk_seconds,
+        "loss_seconds": args.chunk_seconds - args.overlap_seconds, "seconds_per_step": seconds,
         "stages_s": stages,
         "top_operators": [{"name": e.key, "self_ms": self_time(e) / 1000, "calls": e.count} for e in top],
     }

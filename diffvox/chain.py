@@ -1,71 +1,99 @@
-"""The DiffVox chain: EQ -> compressor -> (pan | ping-pong delay | FDN reverb), summed."""
+"""The DiffVox chain: EQ -> compressor -> (pan | ping-pong delay | FDN reverb), summed, over a
+batch of presets.
+
+The chain holds every preset's logits as one (P, D) tensor, in the published row's order: a
+preset row *is* the chain's parameter vector. Each effect declares its parameters once
+(:meth:`preset_contract`: name, unit, range, the map from logits to values and back, the
+paper's notation, the published key); the chain slices the row by those declarations, decodes
+each effect's values, and runs the functional DSP (:mod:`diffvox.functional`).
+"""
 from __future__ import annotations
 
+import math
+from typing import Sequence
+
+import numpy as np
 import torch
 from torch import nn
+import torch.nn.functional as F
 
-from .contract import Child, Contract, Derived, Field, Range
+from .contract import Child, Contract, Derived, Field, Range, walk
 from .effects import EQ, Band, CompressorExpander, FDNReverb, Pan, PingPongDelay
-from .filters.ranges import CHAIN_EQ
+from .functional.compressor import compressor_expander
+from .functional.convolution import causal_fft_conv
+from .functional.delay import pingpong_kernels
+from .functional.fdn import fdn_impulse_response
+from .functional.pan import pan_gains
 from .functional.routing import mono_to_stereo, tail_kernel
+from .filters import sosfilt
 from .params import unit_logit
 
-# initial values of the fit (fx_config.yaml)
-EQ_INIT_HZ = (800.0, 4000.0, 115.0, 6000.0, 17500.0, 200.0)
-EQ_LABELS = ("PK1", "PK2", "LS", "HS", "LP", "HP")
+#: the chain's six EQ bands: kind, initial Hz (fx_config.yaml), Hz range, paper label
+CHAIN_EQ = (
+    ("peak", 800.0, (33.0, 5400.0), "PK1"),
+    ("peak", 4000.0, (200.0, 17500.0), "PK2"),
+    ("lowshelf", 115.0, (30.0, 200.0), "LS"),
+    ("highshelf", 6000.0, (750.0, 8300.0), "HS"),
+    ("lowpass", 17500.0, (200.0, 18000.0), "LP"),
+    ("highpass", 200.0, (16.0, 5300.0), "HP"),
+)
+#: the paper's ablations as chain options ("w/o Approx." is not a variant: it renders the full
+#: fit's preset with the exact chain); ``exact-delay-grad`` trains the delay without its
+#: surrogate, an experiment of our own
+VARIANTS = {
+    "full": {},
+    "exact-delay-grad": {"surrogate": False},
+    "no-reverb": {"reverb": False},
+    "no-delay": {"delay": False},
+    "no-spatial": {"delay": False, "reverb": False},
+}
+ETA_INIT = math.log(math.expm1(0.01))  # log_eta = -softplus(eta) starts at -0.01
 
 
 class DiffVox(nn.Module):
-    """Mono (B, 1, T) -> stereo (B, 2, T); one preset's parameters as logits.
+    """Mono (N, 1, T) -> stereo (N, 2, T) for ``presets`` presets held as ``logits`` (P, D).
 
-    ``delay=False`` / ``reverb=False`` give the paper's ablations; ``surrogate=False`` trains
-    the delay without its surrogate (our ``exact-delay-grad`` experiment, not the paper's
-    "w/o Approx.", which renders a fitted preset with :mod:`diffvox.realtime`). In training
-    mode with ``surrogate=True`` the delay's gradients flow through the damped surrogate; see
-    :meth:`regulariser`.
+    The signal's leading dim N broadcasts with P (N = P: one signal per preset; P = 1: one
+    preset on N signals; N = 1: one signal through every preset). Chunks per preset: (P, B, 1,
+    T) -> (P, B, 2, T). ``delay=False`` / ``reverb=False`` leave the effect (and its keys) out;
+    :meth:`set_variants` switches them off per row instead, so that a batch holds a whole
+    ablation. ``surrogate=False`` trains the delay without its surrogate (``exact-delay-grad``).
     """
 
     def __init__(self, sr: float = 44100.0, delay: bool = True, reverb: bool = True,
-                 surrogate: bool = True):
+                 surrogate: bool = True, presets: int = 1):
         super().__init__()
+        if int(presets) < 1:
+            raise ValueError(f"a chain holds at least one preset, got presets={presets}")
         self.sr = sr
-        self.eq = EQ([Band(kind, f0, *f_range, sr=sr)
-                      for (kind, f_range, _, _), f0 in zip(CHAIN_EQ, EQ_INIT_HZ)])
+        self.eq = EQ([Band(kind, f0, *f_range, sr=sr) for kind, f0, f_range, _ in CHAIN_EQ])
         self.compressor = CompressorExpander(sr)
         self.pan = Pan()
-        self.delay = PingPongDelay(sr, surrogate=surrogate) if delay else None
+        self.delay = PingPongDelay(sr) if delay else None
         self.reverb = FDNReverb(sr) if reverb else None
-        self.send = nn.Parameter(torch.tensor([-3.0])) if delay and reverb else None
+        self.has_send = delay and reverb
+        self.entries = walk(self)[0]
+        bounds = np.cumsum([0] + [e.field.size for e in self.entries])
+        self.slices = [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+        row = torch.cat([e.field.init_logits().reshape(-1) for e in self.entries])
+        self.logits = nn.Parameter(row.float().repeat(int(presets), 1))
+        self.eta = nn.Parameter(torch.full((int(presets),), ETA_INIT)) if delay else None
+        self.register_buffer("rows_delay", torch.ones(int(presets), dtype=torch.bool), persistent=False)
+        self.register_buffer("rows_reverb", torch.ones(int(presets), dtype=torch.bool), persistent=False)
+        self.register_buffer("rows_surrogate", torch.full((int(presets),), bool(surrogate)),
+                             persistent=False)
 
-    def forward(self, x: torch.Tensor, start: int = 0) -> torch.Tensor:
-        """(B, 1, T) -> (B, 2, T - start): EQ and compressor, then everything after them as one
-        response (:meth:`tail_kernel`); the same values as :meth:`stages`'s ``wet[..., start:]``,
-        faster. ``start``: the first output sample wanted (a fit's loss skips the warm-up)."""
-        u = self.compressor(self.eq(self._mono(x)))
-        if not 0 <= start < u.shape[-1]:
-            raise ValueError(f"start must be in [0, {u.shape[-1]}), got {start}")
-        return mono_to_stereo(u, self.tail_kernel(u.shape[-1]).to(u.dtype), start)
-
-    def tail_kernel(self, max_length: int | None = None) -> torch.Tensor:
-        """(2, L): the response from the compressor's output to the chain's output (direct pan,
-        delay, reverb and send), truncated to ``max_length`` taps."""
-        delay = None
-        if self.delay is not None:
-            odd, even = self.delay.kernels()
-            delay = (self.delay.odd_pan.gains().unsqueeze(-1) * odd
-                     + self.delay.even_pan.gains().unsqueeze(-1) * even)
-        reverb = self.reverb.impulse_response() if self.reverb is not None else None
-        send = torch.sigmoid(self.send).squeeze() if self.send is not None else None
-        return tail_kernel(self.pan.gains(), delay, reverb, send, max_length)
-
+    # --- the preset as a row ---------------------------------------------------------------------
     def preset_contract(self) -> Contract:
         """The preset's sections in the published row's order (see :mod:`diffvox.contract`)."""
-        send = (Field("send", "send_delay_to_reverb", "", Range(0.0, 1.0), lambda z: torch.sigmoid(z[0]),
-                      lambda v: unit_logit(v).reshape(1), notation="send", effect="SEND",
-                      stored_name="7.sends_0"),) if self.send is not None else ()
+        send = (Field("send", "send_delay_to_reverb", "", Range(0.0, 1.0),
+                      lambda z: torch.sigmoid(z[..., 0]), lambda v: unit_logit(v).unsqueeze(-1),
+                      notation="send", effect="SEND", stored_name="7.sends_0", shape=(1,),
+                      init=float(torch.sigmoid(torch.tensor(-3.0, dtype=torch.float64)))),
+                ) if self.has_send else ()
         return Contract((
-            *[Child("eq[]", band, f"{i}.", label) for i, (band, label) in
-              enumerate(zip(self.eq.bands, EQ_LABELS))],
+            *[Child("eq[]", band, f"{i}.", label) for i, (band, (*_, label)) in
+              enumerate(zip(self.eq.bands, CHAIN_EQ))],
             Child("compressor", self.compressor, "6."),
             *send,
             Child("delay", self.delay, "7.effects.0."),
@@ -73,37 +101,200 @@ class DiffVox(nn.Module):
             Child("direct_pan", self.pan, "7.pan.", "PAN"),
         ), (Derived("sample_rate_hz", "Hz", lambda v: self.sr),))
 
-    @staticmethod
-    def _mono(x: torch.Tensor) -> torch.Tensor:
-        if x.dim() != 3 or x.shape[1] != 1:
-            raise ValueError(f"DiffVox expects mono input of shape (B, 1, T), got {tuple(x.shape)}")
-        if x.shape[-1] == 0:
-            raise ValueError("DiffVox got an empty signal (0 samples)")
-        if not bool(torch.isfinite(x).all()):
-            raise ValueError("DiffVox got an input holding NaN or Inf samples")
-        return x[:, 0]
+    @property
+    def presets(self) -> int:
+        return self.logits.shape[0]
 
-    def stages(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Every intermediate signal, stage by stage: peq (B, T), comp (B, T), direct, delay,
-        reverb, wet (B, 2, T)."""
-        out = {"peq": self.eq(self._mono(x))}
-        u = out["comp"] = self.compressor(out["peq"])
-        out["direct"] = self.pan(u)
-        wet = out["direct"]
-        reverb_in = u.unsqueeze(1).expand(-1, 2, -1)
-        if self.delay is not None:
-            out["delay"] = self.delay(u)
-            wet = wet + out["delay"]
-            if self.reverb is not None:
-                reverb_in = reverb_in + torch.sigmoid(self.send) * out["delay"]
-        if self.reverb is not None:
-            out["reverb"] = self.reverb(reverb_in)
-            wet = wet + out["reverb"]
-        out["wet"] = wet
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The published keys of the row's parameters, in order."""
+        return tuple(e.key for e in self.entries)
+
+    def columns(self, keys: Sequence[str], sizes: Sequence[int]) -> torch.Tensor:
+        """Indices into a row laid out by ``keys`` of ``sizes`` (e.g. the published 151) that
+        give this chain's row (a variant's keys are a subset)."""
+        starts = dict(zip(keys, np.cumsum([0, *sizes[:-1]]).tolist()))
+        missing = [e.key for e in self.entries if e.key not in starts]
+        if missing:
+            raise ValueError(f"the row lacks {len(missing)} of the chain's keys, e.g. {missing[0]!r}")
+        return torch.cat([torch.arange(starts[e.key], starts[e.key] + e.field.size) for e in self.entries])
+
+    @torch.no_grad()
+    def load(self, rows, layout=None) -> "DiffVox":
+        """Set the logits from ``rows`` (P, W) (or one row (W,)) laid out by ``layout`` (its
+        ``keys`` and ``sizes``; default: this chain's own order). Returns self."""
+        rows = torch.as_tensor(np.asarray(rows, dtype=np.float64))
+        rows = rows.reshape(-1, rows.shape[-1])
+        if layout is not None and tuple(layout.keys) != self.keys:
+            rows = rows[:, self.columns(layout.keys, layout.sizes)]
+        if rows.shape != self.logits.shape:
+            raise ValueError(f"the chain holds logits {tuple(self.logits.shape)}, got rows {tuple(rows.shape)}")
+        self.logits.copy_(rows.to(self.logits.dtype))
+        return self
+
+    def set_variants(self, variants: Sequence[str]) -> "DiffVox":
+        """One variant per row (``VARIANTS``): its delay or reverb is silenced and takes no
+        gradient; ``exact-delay-grad`` rows train the delay without the surrogate."""
+        if len(variants) != self.presets:
+            raise ValueError(f"{len(variants)} variants for {self.presets} presets")
+        unknown = [v for v in variants if v not in VARIANTS]
+        if unknown:
+            raise ValueError(f"unknown variant {unknown[0]!r}; expected one of {', '.join(VARIANTS)}")
+        def rows(option: str) -> torch.Tensor:
+            return torch.tensor([VARIANTS[v].get(option, True) for v in variants])
+
+        for effect in ("delay", "reverb"):
+            if getattr(self, effect) is None and bool(rows(effect).any()):
+                raise ValueError(f"this chain has no {effect}: build it with {effect}=True")
+        self.rows_delay.copy_(rows("delay"))
+        self.rows_reverb.copy_(rows("reverb"))
+        self.rows_surrogate.copy_(rows("surrogate") & rows("delay"))
+        return self
+
+    def decode(self, logits: torch.Tensor | None = None,
+               rows: slice | torch.Tensor | None = None) -> dict[nn.Module, dict[str, torch.Tensor]]:
+        """{effect: {parameter: values (P, ...)}} of ``logits`` (default: the chain's), or of the
+        presets ``rows`` of the chain's. The chain's own entry also holds what the DSP needs of
+        those rows beyond their values: ``delay_on``, ``reverb_on``, ``surrogate_on`` (variants)
+        and ``log_eta`` (the surrogate's damping)."""
+        if logits is not None and rows is not None:
+            raise ValueError("decode takes logits or rows of the chain's, not both")
+        rows = slice(None) if rows is None else rows
+        z = self.logits[rows] if logits is None else logits
+        out: dict[nn.Module, dict[str, torch.Tensor]] = {self: {}}
+        for entry, cols in zip(self.entries, self.slices):
+            value = entry.field.to_value(z[:, cols].reshape(-1, *entry.field.shape))
+            out.setdefault(entry.module, {})[entry.field.param] = value
+        if logits is None:
+            switches = (self.rows_delay[rows], self.rows_reverb[rows], self.rows_surrogate[rows])
+            eta = self.eta[rows] if self.eta is not None else None
+        else:  # other logits: every effect on, the surrogate as built, eta at its start
+            on = torch.ones(z.shape[0], dtype=torch.bool, device=z.device)
+            switches = (on, on, on & bool(self.rows_surrogate.any()))
+            eta = torch.full((z.shape[0],), ETA_INIT, device=z.device) if self.eta is not None else None
+        out[self].update(delay_on=switches[0], reverb_on=switches[1], surrogate_on=switches[2])
+        if eta is not None:
+            out[self]["log_eta"] = -F.softplus(eta)
         return out
 
-    def regulariser(self) -> torch.Tensor:
-        """The surrogate delay's ``(1 - eta)^2`` (zero when not training with the surrogate)."""
-        if self.delay is None or not (self.training and self.delay.surrogate):
-            return torch.zeros(())
-        return self.delay.regulariser()
+    # --- the DSP ---------------------------------------------------------------------------------
+    def forward(self, x: torch.Tensor, start: int = 0,
+                rows: slice | torch.Tensor | None = None) -> torch.Tensor:
+        """(N, 1, T) or (P, B, 1, T) -> (..., 2, T - start): EQ and compressor, then everything
+        after them as one response (:meth:`tail_kernel`); the values of :meth:`stages`'s
+        ``wet[..., start:]``, faster. ``start``: the first output sample wanted (a fit's loss
+        skips the warm-up); ``rows``: only these presets (P is then their number)."""
+        v = self.decode(rows=rows)
+        x, shape = self._rows(x, v)
+        u = self._compress(v, self._equalise(v, x))
+        if not 0 <= start < u.shape[-1]:
+            raise ValueError(f"start must be in [0, {u.shape[-1]}), got {start}")
+        y = mono_to_stereo(u, self.tail_kernel(u.shape[-1], v).to(u.dtype).unsqueeze(1), start)
+        return y.reshape(*shape, 2, y.shape[-1])
+
+    def stages(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Every intermediate signal, stage by stage: peq (..., T), comp (..., T), direct, delay,
+        reverb, wet (..., 2, T)."""
+        v = self.decode()
+        x, shape = self._rows(x, v)
+        peq = self._equalise(v, x)
+        u = self._compress(v, peq)
+        out = {"peq": peq, "comp": u, "direct": pan_gains(v[self.pan]["pan"]).unsqueeze(1).unsqueeze(-1)
+               * u.unsqueeze(-2)}
+        wet, reverb_in = out["direct"], u.unsqueeze(-2).expand(*u.shape[:-1], 2, -1)
+        if self.delay is not None:
+            out["delay"] = mono_to_stereo(u, self.delay_response(v).to(u.dtype).unsqueeze(1))
+            wet = wet + out["delay"]
+            if self.reverb is not None:
+                reverb_in = reverb_in + v[self]["send"].to(u.dtype).view(-1, 1, 1, 1) * out["delay"]
+        if self.reverb is not None:
+            h = self.reverb_response(v).to(u.dtype)  # (P, 2 out, 2 in, N)
+            out["reverb"] = causal_fft_conv(reverb_in.unsqueeze(-3), h.unsqueeze(1)).sum(-2)
+            wet = wet + out["reverb"]
+        out["wet"] = wet
+        return {k: t.reshape(*shape, *t.shape[2:]) for k, t in out.items()}
+
+    def tail_kernel(self, max_length: int | None = None, values: dict | None = None) -> torch.Tensor:
+        """(P, 2, L): the response from the compressor's output to the chain's output (direct pan,
+        delay, reverb and send), truncated to ``max_length`` taps."""
+        v = self.decode() if values is None else values
+        delay = self.delay_response(v) if self.delay is not None else None
+        reverb = self.reverb_response(v, max_length) if self.reverb is not None else None
+        send = v[self]["send"] if self.has_send else None
+        return tail_kernel(pan_gains(v[self.pan]["pan"]), delay, reverb, send, max_length)
+
+    def eq_sos(self, values: dict | None = None) -> torch.Tensor:
+        """(P, 6, 6) the EQ's sections."""
+        v = self.decode() if values is None else values
+        return torch.stack([band.sos(v[band]) for band in self.eq.bands], dim=-2)
+
+    def regulariser(self, per_preset: bool = False, rows: slice | torch.Tensor | None = None) -> torch.Tensor:
+        """The surrogate delay's ``(1 - eta)^2`` summed over the presets (each row's with
+        ``per_preset``; only ``rows`` if given); zero outside training and for rows without the
+        surrogate."""
+        rows = slice(None) if rows is None else rows
+        n = len(self.rows_surrogate[rows])
+        if self.eta is None or not self.training:
+            return torch.zeros(n if per_preset else (), device=self.logits.device)
+        term = (1 - torch.exp(-F.softplus(self.eta[rows]))) ** 2 * self.rows_surrogate[rows]
+        return term if per_preset else term.sum()
+
+    # --- the stages ------------------------------------------------------------------------------
+    def _rows(self, x: torch.Tensor, v: dict) -> tuple[torch.Tensor, tuple[int, ...]]:
+        """x -> (P, B, T) with the output's leading shape (P: the presets of ``v``)."""
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"DiffVox takes a torch.Tensor of shape (N, 1, T), got {type(x).__name__}")
+        if x.dim() not in (3, 4) or x.shape[-2] != 1:
+            raise ValueError(f"DiffVox expects mono input of shape (N, 1, T) or (P, B, 1, T), got {tuple(x.shape)}")
+        if x.shape[-1] == 0:
+            raise ValueError("DiffVox got an empty signal (0 samples)")
+        if not x.is_floating_point():
+            raise TypeError(f"DiffVox takes float audio in [-1, 1], got {x.dtype}")
+        if not bool(torch.isfinite(x).all()):
+            raise ValueError("DiffVox got an input holding NaN or Inf samples")
+        p, n = len(v[self]["delay_on"]), x.shape[0]
+        if n not in (1, p) and p != 1:
+            raise ValueError(f"the signal's leading dim {n} does not match the chain's {p} presets")
+        if x.dim() == 3:
+            if p == 1:
+                return x[:, 0].unsqueeze(0), (n,)
+            return x[:, 0].expand(p, -1).unsqueeze(1), (p,)
+        if p == 1 and n != 1:
+            raise ValueError(f"(P, B, 1, T) input needs P = {p}, got {n}")
+        return x[..., 0, :].expand(p, -1, -1), (p, x.shape[1])
+
+    def _equalise(self, v, x: torch.Tensor) -> torch.Tensor:
+        return sosfilt(self.eq_sos(v).unsqueeze(1), x)
+
+    def _compress(self, v, x: torch.Tensor) -> torch.Tensor:
+        p, b, t = x.shape
+        c = {k: val.to(x.dtype).reshape(p, 1).expand(p, b).reshape(-1) for k, val in v[self.compressor].items()}
+        y = compressor_expander(x.reshape(p * b, t), c["cmp_th"], c["cmp_ratio"], c["exp_th"], c["exp_ratio"],
+                                c["at"], c["rt"], c["avg_coef"], c["lookahead"], c["make_up"], self.sr)
+        return y.reshape(p, b, t)
+
+    def delay_response(self, v) -> torch.Tensor:
+        """(P, 2, N) the delay's echoes per output channel, pans and gain included; zero in rows
+        whose variant has no delay."""
+        d = v[self.delay]
+        own = v[self]
+        surrogate = self.training and bool(own["surrogate_on"].any())
+        kernels = pingpong_kernels(d["delay"] * self.sr / 1000, d["feedback"], d["gain"],
+                                   self.delay.eq.sos(v[self.delay.eq]).unsqueeze(1), self.delay.n,
+                                   own["log_eta"] if surrogate else None,
+                                   own["surrogate_on"] if surrogate else None)
+        odd = pan_gains(v[self.delay.odd_pan]["pan"]).unsqueeze(-1) * kernels[:, :1]
+        even = pan_gains(v[self.delay.even_pan]["pan"]).unsqueeze(-1) * kernels[:, 1:]
+        response = odd + even
+        on = v[self]["delay_on"]
+        return response if bool(on.all()) else response * on.view(-1, 1, 1)
+
+    def reverb_response(self, v, max_length: int | None = None) -> torch.Tensor:
+        """(P, 2 out, 2 in, N) the FDN's response with its tone EQ (its first ``max_length``
+        taps: the EQ is causal); zero in rows without reverb."""
+        r = v[self.reverb]
+        h = fdn_impulse_response(r["b"], r["c"], r["gamma"], r["U"], self.reverb.n)[..., :max_length]
+        sos = torch.stack([band.sos(v[band]) for band in self.reverb.eq.bands], dim=-2)
+        h = sosfilt(sos.view(-1, 1, 1, *sos.shape[-2:]), h)
+        on = v[self]["reverb_on"]
+        return h if bool(on.all()) else h * on.view(-1, 1, 1, 1)

@@ -176,11 +176,47 @@ def _match(args) -> None:
     from .audio import read_audio
     from .matching import fit
 
+    if args.pairs_file is not None:
+        return _match_many(args)
+    if args.dry is None or args.wet is None:
+        raise ValueError("match needs DRY and WET files, or --pairs-file")
+    if args.variants is not None:
+        raise ValueError("--variants needs --pairs-file; a single fit takes --variant")
     config = _match_config(args)
     metrics = fit(read_audio(args.dry), read_audio(args.wet), args.out, config,
                   resume=args.resume, progress=not args.quiet)
     _print_metrics(metrics)
     print(f"wrote preset.json, history.csv, metrics.json, render.wav and render_exact.wav to {args.out}")
+
+
+def _match_many(args) -> None:
+    from .audio import read_audio
+    from .matching import VARIANTS
+    from .matching.batch import Job, fit_many, read_pairs_file
+
+    if args.dry is not None:
+        raise ValueError("give DRY and WET files or --pairs-file, not both")
+    variants = [None] if args.variants is None else [v.strip() for v in args.variants.split(",")]
+    unknown = [v for v in variants if v is not None and v not in VARIANTS]
+    if unknown or len(set(variants)) != len(variants):
+        raise ValueError(f"--variants: {'unknown variant ' + repr(unknown[0]) if unknown else 'a variant twice'}; "
+                         f"choose from {', '.join(VARIANTS)}")
+    config = _match_config(args)
+    jobs = []
+    for dry_file, wet_file, name in read_pairs_file(args.pairs_file):
+        dry, wet = read_audio(dry_file), read_audio(wet_file)
+        for variant in variants:
+            jobs.append(Job(dry, wet, name, variant or config.variant,
+                            f"{name}/{variant}" if variant else name))
+    results = fit_many(jobs, args.out, config, resume=args.resume, progress=not args.quiet)
+    for folder, metrics in results.items():
+        print(f"== {folder}")
+        if "error" in metrics:
+            print(f"not fitted: {metrics['error']}")
+        else:
+            _print_metrics(metrics)
+    print(f"wrote {len(results)} fits to {args.out} (one folder each; the run's checkpoint and "
+          "batch.json in the folder itself)")
 
 
 def _evaluate(args) -> None:
@@ -295,11 +331,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_pca)
 
-    p = sub.add_parser("match", help="fit a preset to a (dry, wet) pair")
-    p.add_argument("dry", help="dry vocal (mono; stereo is downmixed), 44.1 kHz")
-    p.add_argument("wet", help="processed vocal (stereo; mono is duplicated), 44.1 kHz")
+    p = sub.add_parser("match", help="fit a preset to a (dry, wet) pair, or many pairs in one run")
+    p.add_argument("dry", nargs="?", help="dry vocal (mono; stereo is downmixed), 44.1 kHz")
+    p.add_argument("wet", nargs="?", help="processed vocal (stereo; mono is duplicated), 44.1 kHz")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    p.add_argument("--pairs-file", metavar="TSV", help="fit every DRY<TAB>WET<TAB>NAME line in one "
+                   "batched run, each into OUT/NAME")
+    p.add_argument("--variants", metavar="V1,V2", help="with --pairs-file: fit each pair once per "
+                   "variant, into OUT/NAME/VARIANT (e.g. full,no-reverb,no-delay,no-spatial)")
     _add_match_options(p)
     p.set_defaults(func=_match)
 

@@ -44,8 +44,10 @@ def _identity(z: torch.Tensor) -> torch.Tensor:
 class Field:
     """One stored parameter of an effect and its physical value.
 
-    ``param``: the ``nn.Parameter`` attribute; ``name``: its JSON field; ``to_value`` maps the
-    float64 logits (parameter shape) to the value (JSON shape), ``to_logit`` back; ``stored``:
+    ``param``: the parameter's name (the end of its published key); ``name``: its JSON field;
+    ``shape``: the logits' shape in one preset (the published row's); ``init``: the value a new
+    chain starts from (physical, as ``to_value`` gives it); ``to_value`` maps logits (..., *shape)
+    to values (..., *value shape), any leading batch dims, ``to_logit`` back; ``stored``:
     True when the published row holds it as ``params.<param>`` (identity), False for
     ``params.parametrizations.<param>.original``; ``notation``: the paper's name, ``{}`` standing
     for the effect's label (a callable gives one name per entry of an array); ``check`` returns
@@ -63,6 +65,17 @@ class Field:
     check: Callable[[np.ndarray], str | None] | None = None
     effect: str = ""  # overrides the section's effect group (the chain's send)
     stored_name: str = ""  # the published key's name when it is not ``param``, e.g. "7.sends_0"
+    shape: tuple[int, ...] = ()
+    init: Any = 0.0
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+    def init_logits(self) -> torch.Tensor:
+        """The logits (shape) of ``init``, float64."""
+        z = self.to_logit(torch.as_tensor(self.init, dtype=torch.float64))
+        return torch.as_tensor(z, dtype=torch.float64).reshape(self.shape)
 
     def key(self) -> str:
         """The key's end in the published ``info.json``; "7.sends_0" gives "7.params....sends_0..."."""
@@ -124,8 +137,8 @@ class Entry:
     effect: str
 
     @property
-    def parameter(self) -> torch.nn.Parameter:
-        return getattr(self.module, self.field.param)
+    def shape(self) -> tuple[int, ...]:
+        return self.field.shape
 
     def where(self) -> str:
         return path_text(self.path)

@@ -20,10 +20,10 @@ def magnitude_response_db(sos: torch.Tensor, freqs_hz: np.ndarray, sr: float = 4
 @torch.no_grad()
 def compressor_static_curve(model: DiffVox, levels_db: np.ndarray) -> np.ndarray:
     """Steady-state output level (dB) against input level, make-up gain included."""
-    p = model.compressor.physical()
+    p = model.decode()[model.compressor]
     out = static_curve(torch.as_tensor(levels_db, dtype=torch.float64), *(
-        p[k].double() for k in ("cmp_th", "cmp_ratio", "exp_th", "exp_ratio")))
-    return (out + p["make_up"].double()).numpy()
+        p[k][0].double() for k in ("cmp_th", "cmp_ratio", "exp_th", "exp_ratio")))
+    return (out + p["make_up"][0].double()).numpy()
 
 
 @torch.no_grad()
@@ -36,10 +36,9 @@ def compressor_gain_db(model: DiffVox, x: np.ndarray) -> np.ndarray:
 
 @torch.no_grad()
 def delay_impulse_response(model: DiffVox) -> np.ndarray:
-    """(2, N) left/right impulse response of the ping-pong delay (pans included)."""
-    impulse = torch.zeros(1, model.delay.n)
-    impulse[0, 0] = 1
-    return model.delay.eval()(impulse)[0].numpy()
+    """(2, N) left/right impulse response of the ping-pong delay (pans included), the first
+    preset's."""
+    return model.eval().delay_response(model.decode())[0].numpy()
 
 
 @torch.no_grad()

@@ -17,6 +17,12 @@ def bounded(z: torch.Tensor, lo: float, hi: float) -> torch.Tensor:
     return lo + (hi - lo) * torch.sigmoid(z)
 
 
+def ratio_above_one(z: torch.Tensor, lo: float, hi: float) -> torch.Tensor:
+    """:func:`bounded`, kept above 1 by two ulps: a ratio that rounds to 1 would divide by zero
+    in the compressor's slope ``1 - 1/ratio``."""
+    return bounded(z, lo, hi).clamp_min(1 + 2 * torch.finfo(z.dtype).eps)
+
+
 def bounded_logit(value, lo: float, hi: float) -> torch.Tensor:
     """Inverse of :func:`bounded`: the logit giving ``value`` (strictly inside the bounds)."""
     v = torch.as_tensor(value, dtype=torch.float64)

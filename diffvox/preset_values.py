@@ -62,7 +62,7 @@ def decode(model, logits: dict[str, np.ndarray]) -> dict:
         values = {}
         for entry in section.entries:
             z = torch.as_tensor(np.asarray(logits[entry.key]), dtype=torch.float64)
-            value = entry.field.to_value(z.reshape(entry.parameter.shape))
+            value = entry.field.to_value(z.reshape(entry.shape))
             values[entry.field.name] = _json(value)
             _set(out, entry.path, values[entry.field.name])
         for derived in section.contract.derived:
@@ -160,7 +160,7 @@ def _logits(entry: Entry, value: Any) -> np.ndarray:
     except (TypeError, ValueError):
         raise ValueError(f"preset field {where} must be a number or an array of numbers, "
                          f"got {_short(value)}") from None
-    expected = tuple(field.to_value(torch.zeros(entry.parameter.shape, dtype=torch.float64)).shape)
+    expected = tuple(field.to_value(torch.zeros(entry.shape, dtype=torch.float64)).shape)
     if array.shape != expected:
         raise ValueError(f"preset field {where} must have shape {list(expected)}, got {list(array.shape)}")
     if not field.range.holds(array):
@@ -171,9 +171,12 @@ def _logits(entry: Entry, value: Any) -> np.ndarray:
         problem = field.check(array)
         if problem:
             raise ValueError(f"preset field {where}: {problem}")
-    logits = field.to_logit(torch.from_numpy(array)).double().reshape(entry.parameter.shape)
+    logits = field.to_logit(torch.from_numpy(array)).double().reshape(entry.shape)
     back = field.to_value(logits).numpy()
-    if not (np.isfinite(logits.numpy()).all() and field.range.holds(back)):
+    # the chain must represent the value: a map that saturates (a coefficient kept eps inside
+    # (0, 1)) turns a value nearer its end into another one
+    represented = field.check is not None or bool(np.allclose(back, array, rtol=RTOL, atol=1e-300))
+    if not (np.isfinite(logits.numpy()).all() and field.range.holds(back) and represented):
         raise ValueError(f"preset field {where} = {_short(value)} is too close to an end of its range "
                          f"{field.range} to be stored")
     return logits.numpy()

@@ -22,7 +22,6 @@ import torch
 
 from .chain import DiffVox
 from .fileio import write_text_atomic
-from .contract import walk
 from .preset_values import decode, encode, same_value, value_at
 
 DATASETS = ("internal", "medleydb")
@@ -75,8 +74,7 @@ class Layout:
     def of_chain(cls, model: DiffVox) -> "Layout":
         """The keys and shapes of ``model``'s effects in the published order (a variant of the
         chain leaves out the keys of the effects it does not have)."""
-        entries, _ = walk(model)
-        return cls(tuple(e.key for e in entries), tuple(tuple(e.parameter.shape) for e in entries))
+        return cls(model.keys, tuple(e.shape for e in model.entries))
 
 
 def chain_layout() -> Layout:
@@ -98,22 +96,16 @@ class Preset:
     def to_chain(self, model: DiffVox | None = None, **kwargs) -> DiffVox:
         """Load the logits into ``model`` (by default a new ``DiffVox(**self.chain, **kwargs)``)."""
         model = model if model is not None else DiffVox(**{**self.chain, **kwargs})
-        values = self.layout.split(self.logits)
-        with torch.no_grad():
-            for entry in walk(model)[0]:
-                if entry.key in values:  # else: a key the preset's layout leaves out
-                    param = entry.parameter
-                    param.copy_(torch.as_tensor(values[entry.key], dtype=param.dtype).reshape(param.shape))
-        return model
+        return model.load(self.logits, self.layout)
 
     @classmethod
     def from_chain(cls, model: DiffVox, layout: Layout | None = None,
-                   name: str = "preset") -> "Preset":
-        """The preset of ``model``'s current parameters (layout: :meth:`Layout.of_chain`)."""
-        layout = layout if layout is not None else Layout.of_chain(model)
-        params = {e.key: e.parameter for e in walk(model)[0]}
-        values = {k: params[k].detach().cpu().double().numpy().reshape(s)
-                  for k, s in zip(layout.keys, layout.shapes)}
+                   name: str = "preset", row: int = 0) -> "Preset":
+        """The preset of row ``row`` of ``model``'s logits (layout: :meth:`Layout.of_chain`;
+        a wider layout's keys that the chain lacks must not be asked for)."""
+        own = Layout.of_chain(model)
+        layout = layout if layout is not None else own
+        values = own.split(model.logits[row].detach().cpu().double().numpy())
         chain = {k: False for k in ("delay", "reverb") if getattr(model, k) is None}
         return cls(layout.join(values), layout, name, chain=chain)
 
@@ -175,7 +167,7 @@ class Preset:
                                  f"false}}) but the file has a \"{effect}\" entry")
         physical = encode(model, data)
         stored = cls._stored_logits(data, layout)
-        entries, _ = walk(model)
+        entries = model.entries
         missing = [e.where() for e in entries if physical[e.key] is None]
         if stored is None and missing:
             raise ValueError(f"preset field {missing[0]} is missing"

@@ -67,14 +67,14 @@ def test_step_that_gave_nan_is_finite_now(reference_dir):
     index = state["index"]
     model = DiffVox().train()
     model.load_state_dict(state["model"])
-    assert model.delay.eta.item() == pytest.approx(-6.06)
+    assert model.eta.item() == pytest.approx(-6.06)
     pred = model(torch.from_numpy(chunks.dry[index]))[..., chunks.loss_from:]
     target = torch.from_numpy(chunks.wet[index][..., chunks.loss_from:])
     terms = DiffVoxLoss()(pred, target, model.regulariser())
     terms["total"].backward()
     assert math.isfinite(float(terms["total"].detach()))
     assert fit_module.nonfinite_gradient(model) is None
-    assert model.delay.eta.grad.abs().item() > 0  # a real gradient, not a zeroed one
+    assert model.eta.grad.abs().item() > 0  # a real gradient, not a zeroed one
 
 
 class _Faulty(DiffVoxLoss):

@@ -18,7 +18,7 @@ def test_magnitude_response_of_a_peak():
 
 def test_static_curve_slopes():
     model = load_dataset("medleydb").preset(0).to_chain()
-    p = {k: float(v.detach()) for k, v in model.compressor.physical().items()}
+    p = {k: float(v[0].detach()) for k, v in model.decode()[model.compressor].items()}
     levels = np.array([p["cmp_th"] + 10, p["cmp_th"] + 20])
     out = compressor_static_curve(model, levels)
     assert abs((out[1] - out[0]) / 10 - 1 / p["cmp_ratio"]) < 1e-6  # above threshold: 1/ratio
@@ -27,7 +27,7 @@ def test_static_curve_slopes():
 def test_delay_impulse_response_has_echoes_at_multiples_of_the_delay():
     model = DiffVox(reverb=False)
     ir = delay_impulse_response(model)
-    d = int(round(float(model.delay.delay_ms().detach()) * 44.1))
+    d = int(round(float(model.decode()[model.delay]["delay"][0].detach()) * 44.1))
     energy = np.abs(ir).sum(0)
     assert energy[d - 5 : d + 6].max() > 10 * np.median(energy[: d - 50])
     assert energy[2 * d - 8 : 2 * d + 9].max() > 10 * np.median(energy[: d - 50])

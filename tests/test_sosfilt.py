@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from diffvox.filters import biquad_coefficients, sosfilt
-from diffvox.filters.ranges import random_chain_eq
+from diffvox.bench.common import random_chain_eq
 
 BACKENDS = ["numba", "scan"]
 

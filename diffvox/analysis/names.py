@@ -21,7 +21,7 @@ def parameter_table(layout: Layout | None = None, mask: np.ndarray | None = None
         if key not in by_key:
             raise KeyError(f"no name for preset key {key!r}")
         entry = by_key[key]
-        for name in entry.field.names(entry.label, tuple(entry.parameter.shape)):
+        for name in entry.field.names(entry.label, tuple(entry.shape)):
             rows.append({"name": name, "group": key, "effect": entry.effect, "index": len(rows)})
     if mask is not None:
         if len(mask) != len(rows):

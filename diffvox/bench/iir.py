@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from ..filters import sosfilt
-from ..filters.ranges import random_chain_eq
+from .common import random_chain_eq
 from . import iir_baselines
 from ..memory import keep_freed_memory
 from .common import median_time, sync

@@ -44,12 +44,12 @@ def num_echoes(delay_samples: torch.Tensor, n: int) -> int:
     return int(n // int(delay_samples.detach().min().item() + 1))
 
 
-def pingpong_kernels(delay_samples, feedback, gain, loop_sos, n: int, log_eta=None):
+def pingpong_kernels(delay_samples, feedback, gain, loop_sos, n: int, log_eta=None, rows=None):
     """Odd and even echo trains, each (B, n).
 
     delay_samples, feedback, gain: (B,); loop_sos: (B, 1, 6) low-pass inside the loop;
     log_eta: (B,) to use the surrogate for gradients (straight-through), or None for the exact
-    kernel only.
+    kernel only; rows: (B,) bool, the rows that use it (default: all, when log_eta is given).
     """
     hard = echo_kernel(delay_samples, n)
     if log_eta is None:
@@ -57,6 +57,8 @@ def pingpong_kernels(delay_samples, feedback, gain, loop_sos, n: int, log_eta=No
     else:
         soft = surrogate_echo_kernel(delay_samples, log_eta, n)
         kernel = soft + (hard - soft).detach()
+        if rows is not None:
+            kernel = torch.where(rows.unsqueeze(-1), kernel, hard)
     kernel = sosfilt(loop_sos, kernel)
     spectrum = rfft(kernel, n)
     n_echo = max(num_echoes(delay_samples, n), 1)

@@ -17,32 +17,41 @@ from .fft import fft_size, rfft
 def tail_kernel(direct: torch.Tensor, delay: torch.Tensor | None = None,
                 reverb: torch.Tensor | None = None, send: torch.Tensor | None = None,
                 max_length: int | None = None) -> torch.Tensor:
-    """The mono-to-stereo impulse response ``direct delta + delay + reverb * (1 + send delay)``.
+    """The mono-to-stereo impulse response ``direct delta + delay + reverb * (1 + send delay)``
+    of each preset of a batch.
 
-    direct: (2,) pan gains; delay: (2, Nd) the delay's response per output channel (pans
-    included) or None; reverb: (2 out, 2 in, Nr) or None; send: () gain from the delay into the
-    reverb (used when both are present). Returns (2, L) with L the full response length, or
-    ``max_length`` when that is shorter (taps beyond a signal's length cannot reach its output).
+    direct: (..., 2) pan gains; delay: (..., 2, Nd) the delay's response per output channel
+    (pans included) or None; reverb: (..., 2 out, 2 in, Nr) or None; send: (...) gain from the
+    delay into the reverb (used when both are present). Returns (..., 2, L) with L the full
+    response length, or ``max_length`` when that is shorter (taps beyond a signal's length
+    cannot reach its output).
     """
     length = 1 if delay is None else delay.shape[-1]
     if reverb is not None:
-        length = max(length, reverb.shape[-1] + (length - 1 if send is not None else 0))
-    n_fft = fft_size(length)
+        length = max(length, reverb.shape[-1] + (length - 1 if send is not None and delay is not None else 0))
+    if max_length is not None and max_length < length:
+        # the first max_length taps need only the first max_length of each part (the reverb's
+        # convolution with the delay included): a shorter transform, the same values
+        length = max_length
+        delay = None if delay is None else delay[..., :length]
+        reverb = None if reverb is None else reverb[..., :length]
+    both = delay is not None and reverb is not None and send is not None
+    n_fft = fft_size(2 * length - 1 if both else length)
     spec = direct.to(torch.complex64 if direct.dtype != torch.float64 else torch.complex128)
-    spec = spec.unsqueeze(-1).expand(2, n_fft // 2 + 1)
+    spec = spec.unsqueeze(-1).expand(*direct.shape, n_fft // 2 + 1)
     reverb_in = torch.ones_like(spec)
     if delay is not None:
         delay_spec = rfft(delay, n_fft)
         spec = spec + delay_spec
         if send is not None:
-            reverb_in = reverb_in + send * delay_spec
+            reverb_in = reverb_in + send.unsqueeze(-1).unsqueeze(-1) * delay_spec
     if reverb is not None:
-        spec = spec + (rfft(reverb, n_fft) * reverb_in.unsqueeze(0)).sum(1)
+        spec = spec + (rfft(reverb, n_fft) * reverb_in.unsqueeze(-3)).sum(-2)
     kernel = torch.fft.irfft(spec, n_fft)
-    return kernel[..., : length if max_length is None else min(length, max_length)]
+    return kernel[..., :length]
 
 
 def mono_to_stereo(u: torch.Tensor, kernel: torch.Tensor, start: int = 0) -> torch.Tensor:
-    """Causal convolution of mono u (B, T) with a (2, L) kernel: (B, 2, T - start), the output
-    from sample ``start`` on (one forward FFT of u; see :func:`.causal_fft_conv`)."""
-    return causal_fft_conv(u.unsqueeze(1), kernel, start)
+    """Causal convolution of mono u (..., T) with a (..., 2, L) kernel: (..., 2, T - start), the
+    output from sample ``start`` on (one forward FFT of u; see :func:`.causal_fft_conv`)."""
+    return causal_fft_conv(u.unsqueeze(-2), kernel, start)

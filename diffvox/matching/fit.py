@@ -18,7 +18,7 @@ import torch
 from tqdm import tqdm
 
 from ..audio import SR, write_audio
-from ..chain import DiffVox
+from ..chain import VARIANTS, DiffVox
 from ..fileio import OutputConflict, atomic_path, folder_lock, prepare_output_dir, write_text_atomic
 from ..losses import DiffVoxLoss
 from ..devices import resolve_device
@@ -27,16 +27,6 @@ from ..presets import Preset
 from .evaluate import METRICS, as_stereo, evaluate
 from .prepare import align, apply_shift, chunk_pair, normalise_loudness
 
-# chain options of the paper's ablations ("w/o Approx." is not a variant: it is the full fit's
-# preset rendered by the exact chain, ``metrics["fitted_exact"]``). ``exact-delay-grad`` trains
-# without the delay's surrogate, an experiment of our own.
-VARIANTS = {
-    "full": {},
-    "exact-delay-grad": {"surrogate": False},
-    "no-reverb": {"reverb": False},
-    "no-delay": {"delay": False},
-    "no-spatial": {"delay": False, "reverb": False},
-}
 HISTORY_COLUMNS = ("step", "total", *METRICS, "regulariser", "skipped")
 # a step whose loss or gradient is not finite is skipped; this many in a row end the fit early
 MAX_FAILED_STEPS = 5

@@ -1,6 +1,7 @@
 """The exact chain's parameters, read from a :class:`~diffvox.DiffVox` chain, and loop stability.
 
-Values are decoded in float32 by the chain itself (as the original does) and then held in float64.
+Values are decoded in the chain's dtype (float32, as the original does) by the chain's own
+declarations (:meth:`~diffvox.DiffVox.decode`) and then held in float64.
 """
 from __future__ import annotations
 
@@ -87,8 +88,9 @@ class ExactParameters:
 
 
 @torch.no_grad()
-def exact_parameters(chain, clip_q: float | None = None) -> ExactParameters:
-    """Read a :class:`~diffvox.DiffVox` chain (float32, any mode) into :class:`ExactParameters`.
+def exact_parameters(chain, clip_q: float | None = None, row: int = 0) -> ExactParameters:
+    """Read preset ``row`` of a :class:`~diffvox.DiffVox` chain (float32, any mode) into
+    :class:`ExactParameters`.
 
     ``clip_q`` clips the delay's loop low-pass Q to at most that value (the original's
     ``--clip-Q``; the paper used 0.707); None leaves it as fitted.
@@ -96,43 +98,45 @@ def exact_parameters(chain, clip_q: float | None = None) -> ExactParameters:
     if clip_q is not None and not (np.isfinite(clip_q) and clip_q > 0):
         raise ValueError(f"--clip-q must be a positive number, got {clip_q}")
     sr = chain.sr
-    c = chain.compressor.physical()
-    taps, pre = lookahead_kernel(c["lookahead_ms"].reshape(1).double(), sr)
+    values = chain.decode(rows=slice(row, row + 1))
+    v = {module: {k: t[0].detach() for k, t in params.items()} for module, params in values.items()}
+    c = v[chain.compressor]
+    taps, pre = lookahead_kernel(c["lookahead"].reshape(1).double(), sr)
     assert taps.shape[-1] == int(sr * (PRE_MS + MAX_LOOKAHEAD_MS) / 1000) + 1
-    f = lambda v: float(v.detach().reshape(-1)[0])  # noqa: E731
+    f = lambda t: float(t.detach().reshape(-1)[0])  # noqa: E731
     params = ExactParameters(
-        eq_sos=_normalised_sos(chain.eq.sos()),
+        eq_sos=_normalised_sos(chain.eq_sos(values)[0]),
         avg_coef=f(c["avg_coef"]), cmp_th=f(c["cmp_th"]), cmp_slope=1 - 1 / f(c["cmp_ratio"]),
         exp_th=f(c["exp_th"]), exp_slope=1 - 1 / f(c["exp_ratio"]), attack=f(c["at"]),
         release=f(c["rt"]), lookahead_taps=taps[0].numpy(), lookahead_pre=pre,
         make_up=10 ** (f(c["make_up"]) / 20),
-        direct_gains=chain.pan.gains().double().numpy(), delay=None, send=0.0, reverb=None)
+        direct_gains=pan_gains(v[chain.pan]["pan"]).double().numpy(), delay=None, send=0.0, reverb=None)
     if chain.delay is not None:
-        dl = chain.delay
-        band = dl.eq.physical()
+        d, band = v[chain.delay], v[chain.delay.eq]
         q = float(band["Q"])
         if clip_q is not None:
             q = min(q, clip_q)
         loop_sos = _normalised_sos(biquad_coefficients(
             "lowpass", band["freq"], torch.tensor(q, dtype=band["freq"].dtype), 0.0, sr))[0]
-        feedback = f(torch.sigmoid(dl.feedback))
+        feedback = f(d["feedback"])
         peak = peak_gain(loop_sos[None])
         params.delay = {
-            "d": int(round(sr * f(dl.delay_ms()) / 1000)), "loop_sos": loop_sos, "q": q,
-            "feedback": feedback, "gain": f(torch.sigmoid(dl.gain)), "lowpass_peak": peak,
+            "d": int(round(sr * f(d["delay"]) / 1000)), "loop_sos": loop_sos, "q": q,
+            "feedback": feedback, "gain": f(d["gain"]), "lowpass_peak": peak,
             "loop_gain": feedback * peak,
-            "odd_gains": dl.odd_pan.gains().double().numpy(),
-            "even_gains": dl.even_pan.gains().double().numpy()}
-    if chain.send is not None:
-        params.send = f(torch.sigmoid(chain.send))
+            "odd_gains": pan_gains(v[chain.delay.odd_pan]["pan"]).double().numpy(),
+            "even_gains": pan_gains(v[chain.delay.even_pan]["pan"]).double().numpy()}
+    if chain.has_send:
+        params.send = f(v[chain]["send"])
     if chain.reverb is not None:
-        rv = chain.reverb
-        fir = decay_filters(rv.decay().double().numpy())
+        r = v[chain.reverb]
+        fir = decay_filters(r["gamma"].double().numpy())
         spectrum = np.abs(np.fft.rfft(fir, 1 << 14, axis=-1))
+        tone = torch.stack([band.sos(v[band]) for band in chain.reverb.eq.bands])
         params.reverb = {
-            "b": rv.b.double().numpy(), "c": rv.c.double().numpy(),
-            "U": rv.feedback_matrix().double().numpy(), "taps": fir,
+            "b": r["b"].double().numpy(), "c": r["c"].double().numpy(),
+            "U": r["U"].double().numpy(), "taps": fir,
             "symmetric": bool(np.array_equal(fir, fir[:, ::-1])),
             "delays": np.array(DELAYS, dtype=np.int64) - (FIR_TAPS - 1) // 2,
-            "tone_sos": _normalised_sos(rv.eq.sos()), "loop_gain": float(spectrum.max())}
+            "tone_sos": _normalised_sos(tone), "loop_gain": float(spectrum.max())}
     return params

@@ -24,7 +24,6 @@ from torch import nn
 
 from ..audio import SR
 from ..chain import DiffVox
-from ..contract import walk
 from ..presets import Preset
 from .encoders import get_encoder
 from .prior import PresetPrior
@@ -119,31 +118,33 @@ def log_likelihood(pred: tuple[torch.Tensor, torch.Tensor], ref: tuple[torch.Ten
 # --- rendering (one place: swap for the batched chain when it lands) -----------------------------
 class Renderer:
     """Renders masked preset vectors (P, 130) on dry chunks (N, 1, T) -> (P, N, 2, T) through the
-    frequency-sampled chain, differentiably in the vectors. Today it loops over the presets, one
-    ``torch.func.functional_call`` of a :class:`~diffvox.DiffVox` (eval mode) each."""
+    frequency-sampled chain, differentiably in the vectors: the 130 values are scattered into
+    (P, 151) rows in the published order (the 21 unmasked FDN-matrix logits, which do not change
+    the sound, at 0), and one :class:`~diffvox.DiffVox` over P presets renders them
+    (``torch.func.functional_call`` with the rows as its logits; eval mode)."""
 
     def __init__(self, prior: PresetPrior, device: str | torch.device = "cpu", dtype=torch.float32):
         self.device, self.dtype = torch.device(device), dtype
-        self.model = DiffVox().to(self.device, dtype).eval()
-        names = {id(p): n for n, p in self.model.named_parameters()}
-        entries = {e.key: e for e in walk(self.model)[0]}
-        self.slots = []  # (parameter name, shape, start, stop) in the 151-row
-        start = 0
-        for key, shape, size in zip(prior.layout.keys, prior.layout.shapes, prior.layout.sizes):
-            param = entries[key].parameter
-            self.slots.append((names[id(param)], tuple(param.shape), start, start + size))
-            start += size
+        self.models: dict[int, DiffVox] = {}
         self.mask = torch.as_tensor(np.flatnonzero(prior.mask), device=self.device)
         self.width = prior.layout.width
+        if tuple(self._model(1).keys) != tuple(prior.layout.keys):
+            raise ValueError("the prior's preset layout is not the chain's")
 
-    def params(self, vector: torch.Tensor) -> dict[str, torch.Tensor]:
-        row = vector.new_zeros(self.width).index_copy(0, self.mask, vector)
-        return {name: row[a:b].reshape(shape) for name, shape, a, b in self.slots}
+    def _model(self, presets: int) -> DiffVox:
+        if presets not in self.models:
+            self.models[presets] = DiffVox(presets=presets).to(self.device, self.dtype).eval()
+        return self.models[presets]
+
+    def rows(self, vectors: torch.Tensor) -> torch.Tensor:
+        """(P, 130) -> (P, 151)."""
+        return vectors.new_zeros(vectors.shape[0], self.width).index_copy(1, self.mask, vectors)
 
     def __call__(self, vectors: torch.Tensor, dry: torch.Tensor) -> torch.Tensor:
         vectors, dry = vectors.to(self.device, self.dtype), dry.to(self.device, self.dtype)
-        outs = [torch.func.functional_call(self.model, self.params(v), (dry,)) for v in vectors]
-        return torch.stack(outs)
+        model = self._model(vectors.shape[0])
+        x = dry.unsqueeze(0).expand(vectors.shape[0], *dry.shape)  # (P, N, 1, T)
+        return torch.func.functional_call(model, {"logits": self.rows(vectors)}, (x,))
 
 
 # --- the problem ---------------------------------------------------------------------------------
