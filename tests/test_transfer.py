@@ -403,7 +403,7 @@ def test_nearest_embedding_finds_the_preset_that_made_the_reference(prior):
     with torch.no_grad():
         wet = renderer(torch.as_tensor(prior.rows[5:6]), torch.from_numpy(dry))[0].numpy()
     problem = Problem.make(dry, wet, "mfcc", prior, renderer=renderer)
-    index, scores = nearest_embedding(problem, prior.rows[[3, 5, 9]])
+    index, scores = nearest_embedding(problem, prior.rows[[3, 5, 9]], batch=2)
     assert index == 1 and scores[1] > scores[0] + 1 and scores[1] > scores[2] + 1
 
 

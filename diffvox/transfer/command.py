@@ -150,7 +150,7 @@ def _run(args, out: Path, dry, ref, queries, references) -> None:
         if args.method == "nn-emb":
             bar = tqdm(total=len(prior.rows), desc="transfer nn-emb", unit="preset", disable=args.quiet,
                        dynamic_ncols=True)
-            index, scores = nearest_embedding(problem, progress=lambda i, n: bar.update(1))
+            index, scores = nearest_embedding(problem, progress=lambda i, n: bar.update(i - bar.n))
             bar.close()
             vector = prior.rows[index]
             history_columns = ("candidate", "log_likelihood")

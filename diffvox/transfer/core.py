@@ -234,20 +234,38 @@ def ito(problem: Problem, alpha: float = 0.01, steps: int = 1000, lr: float = 0.
     return state
 
 
-@torch.no_grad()
+def candidate_scores(problems: list[Problem], rows: np.ndarray, batch: int = 8,
+                     progress: Callable[[int, int], None] | None = None) -> list[np.ndarray]:
+    """log p(y | x) of every candidate row under each problem (same query, reference and scale;
+    e.g. one per encoder): the candidates are rendered ``batch`` at a time through the batched
+    chain, and each render is embedded by every problem's encoder."""
+    first = problems[0]
+    scores = [np.empty(len(rows)) for _ in problems]
+    with torch.no_grad():
+        for start in range(0, len(rows), batch):
+            group = torch.as_tensor(np.asarray(rows[start:start + batch]), dtype=first.query.dtype,
+                                    device=first.query.device)
+            pred = first.renderer(group, first.query) * first.scale  # (g, N, 2, T)
+            flat = pred.reshape(-1, *pred.shape[2:])
+            for k, p in enumerate(problems):
+                mid, side = p.encoder(flat)
+                mid, side = mid.view(len(group), -1, mid.shape[-1]), side.view(len(group), -1, side.shape[-1])
+                for i in range(len(group)):
+                    scores[k][start + i] = float(log_likelihood((mid[i], side[i]), p.reference)[0])
+            if progress is not None:
+                progress(min(start + batch, len(rows)), len(rows))
+    return scores
+
+
 def nearest_embedding(problem: Problem, candidates: np.ndarray | None = None,
-                      progress: Callable[[int, int], None] | None = None) -> tuple[int, np.ndarray]:
+                      progress: Callable[[int, int], None] | None = None, batch: int = 8
+                      ) -> tuple[int, np.ndarray]:
     """The candidate (default: the prior's training presets) whose render on the query has the
     highest log p(y | x). Returns (index, log-likelihoods of all candidates)."""
     rows = problem.prior.rows if candidates is None else np.asarray(candidates, np.float64)
     if rows is None:
         raise ValueError("the prior holds no training presets to search")
-    scores = np.empty(len(rows))
-    for i, row in enumerate(rows):
-        vector = torch.as_tensor(row, dtype=problem.query.dtype, device=problem.query.device)
-        scores[i] = float(problem.log_likelihood(vector)[0])
-        if progress is not None:
-            progress(i + 1, len(rows))
+    (scores,) = candidate_scores([problem], rows, batch, progress)
     return int(np.argmax(scores)), scores
 
 

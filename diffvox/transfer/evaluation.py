@@ -26,7 +26,7 @@ from ..fileio import atomic_path, write_text_atomic
 from ..matching.evaluate import METRICS, evaluate
 from ..matching.prepare import normalise_loudness
 from ..presets import load_dataset
-from .core import (CHUNK_SECONDS, Problem, State, evaluation_chunks, ito, log_likelihood,
+from .core import (CHUNK_SECONDS, Problem, State, candidate_scores, evaluation_chunks, ito,
                    nearest_parameters, parameter_mse)
 from .prior import PresetPrior
 
@@ -75,21 +75,11 @@ def render_track(prior: PresetPrior, vector: np.ndarray, dry: np.ndarray, device
         return model(torch.from_numpy(dry).to(device).view(1, 1, -1))[0].cpu().numpy()
 
 
-@torch.no_grad()
 def nearest_embeddings(problems: dict[str, Problem], rows: np.ndarray,
                        progress: Callable[[int, int], None] | None = None) -> dict[str, np.ndarray]:
     """log p(y | x) of every candidate row under each problem (one per encoder, same query and
     reference): each candidate is rendered once and embedded by every encoder."""
-    first = next(iter(problems.values()))
-    scores = {k: np.empty(len(rows)) for k in problems}
-    for i, row in enumerate(rows):
-        vector = torch.as_tensor(row, dtype=first.query.dtype, device=first.query.device)
-        pred = first.renderer(vector[None], first.query)[0] * first.scale
-        for name, p in problems.items():
-            scores[name][i] = float(log_likelihood(p.encoder(pred), p.reference)[0])
-        if progress is not None:
-            progress(i + 1, len(rows))
-    return scores
+    return dict(zip(problems, candidate_scores(list(problems.values()), rows, progress=progress)))
 
 
 def evaluate_target(row: int, runs: Path, methods: list[str], steps: int, lr: float = 0.01,
