@@ -425,6 +425,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shard", default="1/1", help="run the i-th of n shards, e.g. 2/4")
     _add_match_options(p, keep="final")  # the original evaluates the preset after the last step
     p.set_defaults(func=_medleydb)
+
+    from .transfer.command import add_parser as add_transfer  # style transfer (its own module)
+    add_transfer(sub)
     return parser
 
 

@@ -18,6 +18,7 @@ EXPECTED = {
     "intro": (1, 0, 1), "state_space": (1, 0, 0), "scan_benchmarks": (1, 0, 2),
     "effects": (5, 1, 0), "exact_chain": (3, 2, 2), "sound_matching": (2, 3, 2), "ablations": (0, 0, 1),
     "correlations": (1, 0, 2), "pca": (3, 5, 3), "preset_generation": (0, 4, 2),
+    "style_transfer": (2, 4, 4),
     "reproduce": (0, 0, 0), "references": (0, 0, 0),
 }
 
