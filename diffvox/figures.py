@@ -60,3 +60,34 @@ def play(audio, label: str, lufs: float = LISTENING_LUFS, sr: int = 44100):
         data = data * (0.99 / peak)
         note = f" (quieter by {20 * np.log10(peak / 0.99):.1f} dB to avoid clipping)"
     display(Markdown(f"**{label}**{note}"), Audio(data, rate=sr, normalize=False))
+
+
+SCAN_LABELS = {"ours": "ours", "ours_scan": "ours, float64 scan", "torchlpc_modal": "torchlpc (original approach)",
+               "scipy": "scipy sosfilt", "torch_associative_scan": "torch associative scan",
+               "python_loop": "Python loop"}
+
+
+def scan_benchmark_figure(results, sweep: str, device: str):
+    """One sweep of the IIR benchmark (``sweep`` "length" or "batch"; rows of
+    ``diffvox.bench.iir.sweep``): forward and forward+backward side by side, one colour per
+    method, the memory-bandwidth floor dashed, the legend below the axes."""
+    fig, axes = plt.subplots(1, 2, figsize=(9, 4.4), sharey=True)
+    sub = results[results["sweep"] == sweep]
+    x = "T" if sweep == "length" else "rows"
+    colors = {m: f"C{i}" for i, m in enumerate(SCAN_LABELS)}
+    handles = {}
+    for ax, which in zip(axes, ("fwd", "fwd+bwd")):
+        part = sub[sub["pass"] == which]
+        for method, g in part.groupby("method", sort=False):
+            line, = ax.loglog(g[x], g["seconds"], "o-", color=colors.get(method, "gray"))
+            handles.setdefault(SCAN_LABELS.get(method, method), line)
+        floor = part.groupby(x)["bandwidth_floor_s"].first()
+        line, = ax.loglog(floor.index, floor.values, "k--", lw=1)
+        handles.setdefault("memory-bandwidth floor", line)
+        ax.set(xlabel="samples T (8 rows)" if sweep == "length" else "rows (T = 16384)",
+               title="forward" if which == "fwd" else "forward + backward")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].set_ylabel(f"seconds per call ({device})")
+    fig.legend(handles.values(), handles.keys(), loc="lower center", ncol=3)
+    fig.tight_layout(rect=(0, 0.16, 1, 1))
+    return fig
