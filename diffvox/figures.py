@@ -1,4 +1,5 @@
-"""Figures of the book that are drawings, not data: the chain's block diagram."""
+"""Helpers for the book's figures and tables: the chain's block diagram, labelled players,
+the scan-benchmark figure, typeset parameter names, plain tick labels."""
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
@@ -91,3 +92,30 @@ def scan_benchmark_figure(results, sweep: str, device: str):
     fig.legend(handles.values(), handles.keys(), loc="lower center", ncol=3)
     fig.tight_layout(rect=(0, 0.16, 1, 1))
     return fig
+
+
+def html_name(name: str) -> str:
+    """A parameter name in the paper's notation (``f_LP``, ``γ(e^{iπ44/48})``, ``α_RMS``) as
+    HTML with italics, subscripts and superscripts, for tables."""
+    import html
+    import re
+
+    m = re.fullmatch(r"γ\(e\^\{iπ(\d+)/(\d+)\}\)", name)
+    if m:
+        return f"<i>γ</i>(<i>e</i><sup><i>iπ</i>·{m.group(1)}/{m.group(2)}</sup>)"
+    if "_" in name:
+        base, sub = name.split("_", 1)
+        return f"<i>{html.escape(base)}</i><sub>{html.escape(sub)}</sub>"
+    return html.escape(name)
+
+
+def plain_log_ticks(ax, axis: str = "y") -> None:
+    """Label a log axis with plain numbers (2.8, not 2.8x10^0); minor ticks too when the axis
+    spans less than a decade (call after plotting)."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    fmt = FuncFormatter(lambda v, _: f"{v:.3g}")
+    target = ax.yaxis if axis == "y" else ax.xaxis
+    lo, hi = ax.get_ylim() if axis == "y" else ax.get_xlim()
+    target.set_major_formatter(fmt)
+    target.set_minor_formatter(fmt if hi / lo < 10 else NullFormatter())
