@@ -8,37 +8,39 @@ from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
 def chain_diagram():
     """The DiffVox chain as a block diagram (a matplotlib Figure)."""
-    fig, ax = plt.subplots(figsize=(10, 3.2))
-    ax.set(xlim=(0, 10), ylim=(0, 3.2))
+    fig, ax = plt.subplots(figsize=(7.6, 2.8))  # at most the page column: text stays >= 10 px
+    ax.set(xlim=(0, 10.35), ylim=(0, 3.2))
     ax.axis("off")
 
     def box(x, y, w, h, text, color):
         ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle="round,pad=0.05", fc=color, ec="black", lw=1))
-        ax.text(x + w / 2, y + h / 2, text, ha="center", va="center", fontsize=9)
+        ax.text(x + w / 2, y + h / 2, text, ha="center", va="center", fontsize=9.5)
 
     def arrow(a, b, text=None):
         ax.add_patch(FancyArrowPatch(a, b, arrowstyle="-|>", mutation_scale=12, lw=1, color="black"))
         if text:
-            ax.text((a[0] + b[0]) / 2, (a[1] + b[1]) / 2 + 0.12, text, ha="center", fontsize=8)
+            ax.text((a[0] + b[0]) / 2, (a[1] + b[1]) / 2 + 0.12, text, ha="center", fontsize=9)
 
-    box(0.9, 1.3, 1.5, 0.7, "6-band EQ\nPK PK LS HS LP HP", "#cfe2f3")
-    box(2.9, 1.3, 1.6, 0.7, "compressor /\nexpander", "#d9ead3")
-    box(5.4, 2.4, 1.3, 0.5, "pan", "#fff2cc")
-    box(5.4, 1.4, 1.3, 0.5, "ping-pong delay", "#fce5cd")
-    box(6.9, 0.2, 1.3, 0.6, "FDN reverb", "#ead1dc")
-    box(8.6, 1.3, 0.9, 0.7, "sum\n(stereo)", "#eeeeee")
-    arrow((0.1, 1.65), (0.85, 1.65), "dry (mono)")
-    arrow((2.45, 1.65), (2.85, 1.65))
-    arrow((4.55, 1.65), (4.9, 1.65), "u")
-    arrow((4.9, 1.65), (5.35, 2.65))
-    arrow((4.9, 1.65), (5.35, 1.65))
-    arrow((4.9, 1.65), (6.85, 0.5), "u")
-    arrow((6.05, 1.35), (7.2, 0.85), "send")
-    arrow((6.75, 2.65), (8.55, 1.85))
+    box(0.75, 1.25, 1.6, 0.8, "6-band\nparametric EQ", "#cfe2f3")
+    box(2.8, 1.25, 1.6, 0.8, "compressor /\nexpander", "#d9ead3")
+    box(5.3, 2.45, 1.4, 0.5, "pan", "#fff2cc")
+    box(5.3, 1.25, 1.4, 0.8, "ping-pong\ndelay", "#fce5cd")
+    box(6.9, 0.1, 1.4, 0.8, "FDN\nreverb", "#ead1dc")
+    box(8.6, 1.25, 1.0, 0.8, "sum\n(stereo)", "#eeeeee")
+    arrow((0.0, 1.65), (0.7, 1.65), "dry")
+    arrow((2.4, 1.65), (2.75, 1.65))
+    arrow((4.45, 1.65), (4.9, 1.65), "u")
+    arrow((4.9, 1.65), (5.25, 2.7))
+    arrow((4.9, 1.65), (5.25, 1.65))
+    ax.plot([4.9, 4.9], [1.65, 0.5], color="black", lw=1)
+    arrow((4.9, 0.5), (6.85, 0.5))
+    arrow((6.0, 1.2), (7.2, 0.95))
+    ax.text(6.75, 1.12, "send", ha="left", fontsize=9)
+    arrow((6.75, 2.7), (8.55, 1.95))
     arrow((6.75, 1.65), (8.55, 1.65))
-    arrow((8.25, 0.5), (8.55, 1.4))
-    arrow((9.55, 1.65), (9.95, 1.65))
-    ax.text(9.75, 1.85, "wet", ha="center", fontsize=8)
+    arrow((8.35, 0.5), (8.6, 1.2))
+    arrow((9.7, 1.65), (10.3, 1.65))
+    ax.text(10.0, 1.8, "wet", ha="center", fontsize=9)
     return fig
 
 
