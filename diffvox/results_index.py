@@ -83,10 +83,22 @@ _REFERENCE = re.compile(r"""(?:benchmarks|book)["'/ ),]+results["'/ ),]+(?:["'])
 
 
 def referenced(source: str) -> set[str]:
-    """The result sources a chapter's text reads: file names, $MEDLEYDB_RUNS, or BUILD."""
+    """The result sources the code cells of a chapter read (the whole text if it has none):
+    file names, $MEDLEYDB_RUNS, or BUILD."""
     found = set()
-    lines = [line for line in source.splitlines() if "write" not in line and "save_results" not in line]
-    for path, name, loaded, env, build in _REFERENCE.findall("\n".join(lines)):
+    cells = re.findall(r"```\{code-cell\}[^\n]*\n(.*?)\n```", source, flags=re.S)
+    lines = "\n".join(cells or [source]).splitlines()
+    # a file the chapter writes (in the call's arguments, which may span lines) is not a read
+    read, depth = [], 0
+    for line in lines:
+        if depth == 0 and re.search(r"write\w*\(|save_results\(", line):
+            depth = max(line.count("(") - line.count(")"), 0)
+            continue
+        if depth:
+            depth = max(depth + line.count("(") - line.count(")"), 0)
+            continue
+        read.append(line)
+    for path, name, loaded, env, build in _REFERENCE.findall("\n".join(read)):
         if build:
             found.add(BUILD)
         elif env:
