@@ -125,3 +125,13 @@ def fit_audio(fitted, target, dry: np.ndarray, clip_q: float | None = None) -> d
     return {"dry": pair.dry, "target": pair.wet, "fit": render_preset(fitted, pair.dry),
             "exact": render_exact(fitted, pair.dry, clip_q=PAPER_CLIP_Q if clip_q is None else clip_q)}
 
+
+
+def reference_dir():
+    """Renders of the original implementation, if present: ``$DIFFVOX_REFERENCE``, else the
+    reference set next to the repository (as the tests read it)."""
+    import os
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    return Path(os.environ.get("DIFFVOX_REFERENCE", root.parent / "shared" / "reference"))
