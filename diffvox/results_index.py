@@ -61,15 +61,16 @@ PRESET_CHAPTERS = ("correlations", "pca", "preset_generation")
 
 
 def status_rows(root: Path = ROOT) -> list[dict]:
-    """One row per compute-heavy chapter: for each kind, the files it reads and whether this
-    checkout has them ("-" where the chapter has no result of that kind)."""
+    """One row per compute-heavy chapter: for each kind, the files it reads that this checkout
+    has, "none yet (how to make it)" for those it lacks, "-" where the chapter has no result
+    of that kind. Entries are joined by ``<br>`` (an HTML table)."""
     rows = []
     for chapter in dict.fromkeys(r.chapter for r in RESULTS):
         row = {"chapter": chapter}
         for kind in KINDS:
             entries = [r for r in RESULTS if r.chapter == chapter and r.kind == kind]
-            row[kind] = "; ".join(
-                (r.source if r.source == BUILD else f"{r.name} shown") if r.present(root)
+            row[kind] = "<br>".join(  # the table is HTML: one file a line
+                (r.source if r.source == BUILD else r.name) if r.present(root)
                 else f"none yet ({r.how})" for r in entries) or "-"
         rows.append(row)
     rows.append({"chapter": ", ".join(PRESET_CHAPTERS), QUICK: "all published presets",
