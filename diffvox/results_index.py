@@ -62,7 +62,7 @@ PRESET_CHAPTERS = ("correlations", "pca", "preset_generation")
 
 def status_rows(root: Path = ROOT) -> list[dict]:
     """One row per compute-heavy chapter: for each kind, the files it reads that this checkout
-    has, "none yet (how to make it)" for those it lacks, "-" where the chapter has no result
+    has, "name: none yet (how to make it)" for those it lacks, "-" where the chapter has no result
     of that kind. Entries are joined by ``<br>`` (an HTML table)."""
     rows = []
     for chapter in dict.fromkeys(r.chapter for r in RESULTS):
@@ -71,7 +71,7 @@ def status_rows(root: Path = ROOT) -> list[dict]:
             entries = [r for r in RESULTS if r.chapter == chapter and r.kind == kind]
             row[kind] = "<br>".join(  # the table is HTML: one file a line
                 (r.source if r.source == BUILD else r.name) if r.present(root)
-                else f"none yet ({r.how})" for r in entries) or "-"
+                else f"{r.name}: none yet ({r.how})" for r in entries) or "-"
         rows.append(row)
     rows.append({"chapter": ", ".join(PRESET_CHAPTERS), QUICK: "all published presets",
                  CPU: "-", GPU: "-", MEDLEYDB: "-"})

@@ -37,7 +37,7 @@ def test_the_reference_scanner_finds_each_form():
 def test_status_table_marks_missing_files(tmp_path, monkeypatch):
     monkeypatch.delenv("MEDLEYDB_RUNS", raising=False)
     rows = {r["chapter"]: r for r in status_rows(tmp_path)}  # an empty checkout: nothing committed
-    assert rows["scan_benchmarks"][KINDS[2]].startswith("none yet (make gpu-results)")
-    assert rows["ablations"][KINDS[3]].startswith("none yet")
+    assert rows["scan_benchmarks"][KINDS[2]] == "iir_cuda.json: none yet (make gpu-results)"
+    assert rows["ablations"][KINDS[3]] == "$MEDLEYDB_RUNS: none yet (diffvox medleydb)"
     assert rows["ablations"][KINDS[0]] == BUILD
     assert rows["exact_chain"][KINDS[0]] == "-"
