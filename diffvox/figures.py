@@ -105,6 +105,8 @@ def html_name(name: str) -> str:
     m = re.fullmatch(r"γ\(e\^\{iπ(\d+)/(\d+)\}\)", name)
     if m:
         return f"<i>γ</i>(<i>e</i><sup><i>iπ</i>·{m.group(1)}/{m.group(2)}</sup>)"
+    if re.fullmatch(r"[A-Za-zα-ω]", name):  # a one-letter symbol: d, b, c
+        return f"<i>{name}</i>"
     if "_" in name:
         base, sub = name.split("_", 1)
         return f"<i>{html.escape(base)}</i><sub>{html.escape(sub)}</sub>"

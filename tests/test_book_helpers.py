@@ -40,6 +40,6 @@ def test_henze_zirkler_null_mean_matches_simulation():
 def test_html_names_and_paper_pairs():
     assert html_name("f_LP") == "<i>f</i><sub>LP</sub>"
     assert html_name("γ(e^{iπ44/48})") == "<i>γ</i>(<i>e</i><sup><i>iπ</i>·44/48</sup>)"
-    assert html_name("make-up") == "make-up"
+    assert html_name("make-up") == "make-up" and html_name("d") == "<i>d</i>"
     assert paper.scc("γ_DLY", "d") == (-0.58, -0.20) and paper.scc("d", "CT") is None
     assert paper.matching_table("MedleyDB").loc["w/o DLY&FDN", "mss_lr"] == 0.61
