@@ -121,5 +121,10 @@ def plain_log_ticks(ax, axis: str = "y") -> None:
     fmt = FuncFormatter(lambda v, _: f"{v:.3g}")
     target = ax.yaxis if axis == "y" else ax.xaxis
     lo, hi = ax.get_ylim() if axis == "y" else ax.get_xlim()
+    if hi / lo < 3:  # less than half a decade: evenly spaced plain ticks read best
+        from matplotlib.ticker import MaxNLocator, NullLocator
+
+        target.set_major_locator(MaxNLocator(nbins=6))
+        target.set_minor_locator(NullLocator())
     target.set_major_formatter(fmt)
     target.set_minor_formatter(fmt if hi / lo < 10 else NullFormatter())
