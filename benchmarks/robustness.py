@@ -29,6 +29,7 @@ import torch
 from diffvox.audio import demo_vocal
 from diffvox.bench.common import machine, write_json_atomic
 from diffvox.matching import MatchConfig, fit
+from diffvox.inspect import parameter_error  # noqa: F401 (RMS in Internal's std units)
 from diffvox.presets import Preset, load_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,13 +46,6 @@ def targets(n: int) -> list[tuple[str, int]]:
             if i < len(rows[name]):
                 out.append((name, rows[name][i]))
     return out
-
-
-def parameter_error(fitted: Preset, true: Preset, scale: np.ndarray, mask: np.ndarray) -> float:
-    """RMS over the 130 analysed dimensions of the logit difference in units of Internal's
-    per-dimension standard deviation."""
-    diff = (fitted.logits[mask] - true.logits[mask]) / scale
-    return float(np.sqrt(np.mean(diff ** 2)))
 
 
 @contextlib.contextmanager

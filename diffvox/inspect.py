@@ -70,3 +70,67 @@ def count_local_minima(values: np.ndarray) -> int:
 def render(model: DiffVox, x: np.ndarray) -> np.ndarray:
     """Mono (T,) -> stereo (2, T) float32, evaluation mode."""
     return model.eval()(torch.as_tensor(x, dtype=torch.float32).view(1, 1, -1))[0].numpy()
+
+
+def parameter_error(fitted, true, scale: np.ndarray, mask: np.ndarray) -> float:
+    """RMS over the analysed dimensions (``mask``) of the logit difference between two presets,
+    in units of ``scale`` (Internal's per-dimension standard deviation)."""
+    diff = (np.asarray(fitted.logits)[mask] - np.asarray(true.logits)[mask]) / scale
+    return float(np.sqrt(np.mean(diff ** 2)))
+
+
+def parameter_error_scale():
+    """(scale, mask): Internal's per-dimension standard deviation over the paper's 365 rows,
+    and the 130-dimension mask, as ``benchmarks/robustness.py`` measures parameter errors."""
+    from .presets import load_dataset
+
+    internal = load_dataset("internal")
+    mask = internal.feature_mask
+    return internal.train[:, mask].std(axis=0) + 1e-6, mask
+
+
+def parameter_error_baselines(targets) -> dict[str, np.ndarray]:
+    """For each target preset, the parameter error (as :func:`parameter_error`) of three guesses
+    made without the audio: ``start``, the chain a fit starts from (``DiffVox()``); ``mean``,
+    Internal's mean preset; ``random``, a published preset drawn at random (the mean error over
+    every other published row, both datasets)."""
+    from .presets import Preset, load_dataset
+
+    scale, mask = parameter_error_scale()
+    internal, medleydb = load_dataset("internal"), load_dataset("medleydb")
+    start = Preset.from_chain(DiffVox())
+    published = np.concatenate([np.asarray([ds.preset(i).logits for i in range(len(ds))])
+                                for ds in (internal, medleydb)])[:, mask]
+    mean = internal.train[:, mask].mean(axis=0)
+    out = {"start": [], "mean": [], "random": []}
+    for t in targets:
+        true = np.asarray(t.logits)[mask]
+        out["start"].append(parameter_error(start, t, scale, mask))
+        out["mean"].append(float(np.sqrt(np.mean(((mean - true) / scale) ** 2))))
+        others = published[~np.all(published == true, axis=1)]
+        out["random"].append(float(np.mean(np.sqrt(np.mean(((others - true) / scale) ** 2, axis=1)))))
+    return {k: np.array(v) for k, v in out.items()}
+
+
+def fit_audio(fitted, target, dry: np.ndarray, clip_q: float | None = None) -> dict[str, np.ndarray]:
+    """What a fit sounds like: the aligned, loudness-normalised ``dry`` and ``target`` (the
+    demo vocal through the target preset) as the fit saw them, the ``fit`` (the fitted preset,
+    the chain it was trained with) and ``exact`` (the fitted preset by the exact time-domain
+    chain, delay low-pass Q clipped to ``clip_q``, the paper's 0.707 by default)."""
+    from .matching.experiments import prepare_pair, render_preset
+    from .realtime import PAPER_CLIP_Q, render_exact
+
+    pair = prepare_pair(dry, render_preset(target, dry))
+    return {"dry": pair.dry, "target": pair.wet, "fit": render_preset(fitted, pair.dry),
+            "exact": render_exact(fitted, pair.dry, clip_q=PAPER_CLIP_Q if clip_q is None else clip_q)}
+
+
+
+def reference_dir():
+    """Renders of the original implementation, if present: ``$DIFFVOX_REFERENCE``, else the
+    reference set next to the repository (as the tests read it)."""
+    import os
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    return Path(os.environ.get("DIFFVOX_REFERENCE", root.parent / "shared" / "reference"))

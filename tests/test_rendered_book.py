@@ -15,14 +15,43 @@ import pytest
 HTML = os.environ.get("DIFFVOX_BOOK_HTML")
 # chapter: (figures, audio players, tables) it must show at least
 EXPECTED = {
-    "intro": (1, 0, 1), "state_space": (1, 0, 0), "scan_benchmarks": (1, 0, 2),
-    "effects": (5, 1, 0), "exact_chain": (3, 2, 2), "sound_matching": (2, 3, 2), "ablations": (0, 0, 1),
-    "correlations": (1, 0, 2), "pca": (3, 5, 3), "preset_generation": (0, 4, 2),
+    "intro": (1, 0, 1), "state_space": (1, 0, 0), "scan_benchmarks": (2, 0, 2),
+    "effects": (5, 1, 0), "exact_chain": (3, 2, 2), "sound_matching": (4, 7, 4), "ablations": (0, 0, 2),
+    "correlations": (2, 0, 2), "pca": (5, 5, 4), "preset_generation": (0, 4, 2),
     "style_transfer": (2, 4, 4),
     "reproduce": (0, 0, 0), "references": (0, 0, 0),
 }
 
 OUTPUT_WIDTH = 68  # characters of a printed line that the page shows without scrolling (1200 px)
+WINDOW = (1280, 1600)  # the reader's window, in CSS px
+FIGURE_DPI = 100       # matplotlib's inline backend: 100 px per inch
+MIN_FONT_PT = 10       # the smallest text the book's figures use (matplotlib's default size)
+MIN_TEXT_PX = 10       # ... and the smallest it may appear on the page at WINDOW
+
+# appended to a copy of a page: after load, measures what the reader sees at WINDOW and writes it
+# into the DOM as JSON (headless Chromium's --dump-dom then returns it)
+_MEASURE = """<script>
+window.addEventListener('load', () => setTimeout(() => {
+  const main = document.querySelector('main') || document.body;
+  const out = {column: main.clientWidth, images: [], cut: []};
+  for (const img of main.querySelectorAll('img')) {
+    out.images.push({natural: img.naturalWidth, shown: img.getBoundingClientRect().width,
+                     src: (img.getAttribute('src') || '').slice(0, 60)});
+  }
+  const boxes = main.querySelectorAll('div.cell_input pre, div.highlight pre, div.cell_output pre, div.math, mjx-container[display="true"]');
+  for (const el of boxes) {
+    if (el.scrollWidth > el.clientWidth + 2) {
+      const lines = (el.innerText || el.textContent || '').split('\\n');
+      const longest = lines.reduce((a, b) => (b.length > a.length ? b : a), '');
+      out.cut.push(el.tagName.toLowerCase() + ': ' + longest.trim().slice(0, 70));
+    }
+  }
+  const d = document.createElement('div');
+  d.id = 'diffvox-measured';
+  d.setAttribute('data-json', JSON.stringify(out));
+  document.body.appendChild(d);
+}, 1500));
+</script>"""
 
 pytestmark = pytest.mark.skipif(not HTML, reason="set DIFFVOX_BOOK_HTML to a built book (make book)")
 
@@ -36,10 +65,28 @@ def _browser() -> str:
 
 def _dom(page: Path) -> str:
     result = subprocess.run([_browser(), "--headless", "--no-sandbox", "--disable-gpu",
-                             "--virtual-time-budget=5000", "--dump-dom", page.as_uri()],
+                             f"--window-size={WINDOW[0]},{WINDOW[1]}",
+                             "--virtual-time-budget=8000", "--dump-dom", page.as_uri()],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-500:]
     return result.stdout
+
+
+def _measured(page: Path) -> dict:
+    """Widths as laid out at WINDOW: the text column, every image (natural and shown), and every
+    code, output or display-math box whose content is wider than the box (cut off, or behind a
+    scroll bar)."""
+    import json
+
+    copy = page.with_name(f"_measure_{page.name}")
+    copy.write_text(page.read_text().replace("</body>", _MEASURE + "</body>"))
+    try:
+        dom = _dom(copy)
+    finally:
+        copy.unlink()
+    found = re.search(r'id="diffvox-measured" data-json="([^"]*)"', dom)
+    assert found, f"{page.name}: the measuring script did not run"
+    return json.loads(html.unescape(found.group(1)))
 
 
 @pytest.mark.parametrize("chapter", list(EXPECTED))
@@ -78,6 +125,23 @@ def test_chapter_renders(chapter):
             assert not long, f"{chapter}: a printed line is cut off at the page's edge: {long[0][:60]}..."
     if 'class="math notranslate' in main:  # math typeset by the MathJax served with the book
         assert "<mjx-container" in main, f"{chapter}: its math was not typeset (MathJax did not load)"
+
+
+@pytest.mark.parametrize("chapter", list(EXPECTED))
+def test_chapter_reads_at_page_width(chapter):
+    """At 1280 px nothing is cut off at the right edge (code, printed output, display math), and
+    every figure is shown large enough for its smallest text (MIN_FONT_PT at FIGURE_DPI) to be
+    at least MIN_TEXT_PX: a figure made wider than the column is shrunk, and so is its text."""
+    m = _measured(Path(HTML).resolve() / "book" / f"{chapter}.html")
+    assert not m["cut"], f"{chapter}: {len(m['cut'])} boxes are cut off at 1280 px, e.g. {m['cut'][:3]}"
+    for img in m["images"]:
+        if not img["natural"] or img["src"].endswith(".svg"):
+            continue
+        text_px = MIN_FONT_PT * FIGURE_DPI / 72 * img["shown"] / img["natural"]
+        assert text_px >= MIN_TEXT_PX, (
+            f"{chapter}: a figure {img['natural']} px wide is shown at {img['shown']:.0f} px "
+            f"(column {m['column']} px), so {MIN_FONT_PT} pt text reads at {text_px:.1f} px; "
+            f"make it at most {m['column'] * MIN_FONT_PT * FIGURE_DPI / 72 / MIN_TEXT_PX / FIGURE_DPI:.1f} in wide")
 
 
 def test_pages_show_the_committed_benchmark_results():
