@@ -239,9 +239,8 @@ def _check_top_level(model: DiffVox, data: dict) -> None:
     """Unknown top-level fields (e.g. a typo such as ``direct_pann``) and nulls are refused."""
     from .preset_values import did_you_mean
 
-    entries, sections = walk(model)
-    known = set(FILE_FIELDS) | {e.path[0] for e in entries} | {"delay", "reverb"}
-    known |= {d.name for d in sections[0].contract.derived}
+    known = set(FILE_FIELDS) | {e.path[0] for e in model.entries} | {"delay", "reverb"}
+    known |= {d.name for d in model.preset_contract().derived}
     for key in data:
         if key not in known:
             raise ValueError(f"unknown preset field {key!r}{did_you_mean(key, known)}; a preset file "
