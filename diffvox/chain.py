@@ -26,6 +26,7 @@ from .functional.fdn import fdn_impulse_response
 from .functional.pan import pan_gains
 from .functional.routing import mono_to_stereo, tail_kernel
 from .filters import sosfilt
+from .devices import cpu_kernels
 from .params import unit_logit
 
 #: the chain's six EQ bands: kind, initial Hz (fx_config.yaml), Hz range, paper label
@@ -189,8 +190,17 @@ class DiffVox(nn.Module):
         u = self._compress(v, self._equalise(v, x))
         if not 0 <= start < u.shape[-1]:
             raise ValueError(f"start must be in [0, {u.shape[-1]}), got {start}")
-        y = mono_to_stereo(u, self.tail_kernel(u.shape[-1], v).to(u.dtype).unsqueeze(1), start)
+        if cpu_kernels(u) and u.shape[0] > 1:
+            # on the CPU one preset at a time: FFTs of other batch sizes round differently, and a
+            # fit's Adam amplifies a last-bit difference, so a batched fit would not be its solo
+            # fit bit for bit; the transforms are per-preset work either way
+            y = torch.cat([self._tail(u[p : p + 1], _row(v, p), start) for p in range(u.shape[0])])
+        else:
+            y = self._tail(u, v, start)
         return y.reshape(*shape, 2, y.shape[-1])
+
+    def _tail(self, u: torch.Tensor, v: dict, start: int) -> torch.Tensor:
+        return mono_to_stereo(u, self.tail_kernel(u.shape[-1], v).to(u.dtype).unsqueeze(1), start)
 
     def stages(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Every intermediate signal, stage by stage: peq (..., T), comp (..., T), direct, delay,
@@ -218,9 +228,12 @@ class DiffVox(nn.Module):
         """(P, 2, L): the response from the compressor's output to the chain's output (direct pan,
         delay, reverb and send), truncated to ``max_length`` taps."""
         v = self.decode() if values is None else values
-        delay = self.delay_response(v) if self.delay is not None else None
-        reverb = self.reverb_response(v, max_length) if self.reverb is not None else None
-        send = v[self]["send"] if self.has_send else None
+        # effects that no row has (a chain without them, or rows of a variant) are left out, as
+        # a chain built without them does; rows with and without one are masked
+        delay = self.delay_response(v) if self.delay is not None and bool(v[self]["delay_on"].any()) else None
+        reverb = (self.reverb_response(v, max_length)
+                  if self.reverb is not None and bool(v[self]["reverb_on"].any()) else None)
+        send = v[self]["send"] if self.has_send and delay is not None and reverb is not None else None
         return tail_kernel(pan_gains(v[self.pan]["pan"]), delay, reverb, send, max_length)
 
     def eq_sos(self, values: dict | None = None) -> torch.Tensor:
@@ -300,3 +313,8 @@ class DiffVox(nn.Module):
         h = sosfilt(sos.view(-1, 1, 1, *sos.shape[-2:]), h)
         on = v[self]["reverb_on"]
         return h if bool(on.all()) else h * on.view(-1, 1, 1, 1)
+
+
+def _row(values: dict, p: int) -> dict:
+    """The values of preset ``p`` of a batch, as a batch of one."""
+    return {module: {k: t[p : p + 1] for k, t in params.items()} for module, params in values.items()}
