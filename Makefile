@@ -13,7 +13,7 @@ REF_DIR := book/reference_outputs
 # deterministic chapters whose marked cells (# NBVAL_CHECK_OUTPUT) nbval compares with $(REF_DIR)
 REF_CHAPTERS := book/correlations.md book/pca.md
 
-.PHONY: venv data test pytest nbval wheelhouse offline-smoke nbval-refs book check-book chromium bench check-presets exact-vs-fs robustness full-fit-cpu gpu-results gpu-chapters clean
+.PHONY: venv data test pytest nbval wheelhouse offline-smoke nbval-refs book check-book chromium bench check-presets exact-vs-fs robustness full-fit-cpu ablations-full gpu-results gpu-chapters clean
 
 ## venv: .venv with torch (local CPU wheel when present), torchlpc, torchcomp and the package
 venv: $(VENV)/.stamp
@@ -90,6 +90,11 @@ check-presets: venv data
 ## full-fit-cpu: one fit at the paper's settings on the CPU (about an hour; resumable); writes book/results/full_fit_cpu
 full-fit-cpu: venv data
 	$(PY) scripts/full_fit_cpu.py
+
+## ablations-full: the paper's ablation at its settings, one batched run on the CPU (hours;
+## resumable across sittings: its state is kept in book/results/ablations_full)
+ablations-full: venv data
+	$(PY) scripts/ablations_full.py
 
 ## gpu-results: on a GPU node, offline: CUDA tests, IIR/chain/matching benchmarks, the scan chapter,
 ## into $$(OUT) (scripts/gpu_results.py; needs the wheelhouse; no venv, no data step, no network)

@@ -53,6 +53,7 @@ RESULTS = (
     Result("sound_matching", GPU, "benchmarks/results/matching_cuda.json", "make gpu-results"),
     Result("sound_matching", MEDLEYDB, "$MEDLEYDB_RUNS", "diffvox medleydb"),
     Result("ablations", QUICK, BUILD, ""),
+    Result("ablations", CPU, "book/results/ablations_full", "python scripts/ablations_full.py"),
     Result("ablations", GPU, "book/results/ablations_full.json", "make gpu-chapters"),
     Result("ablations", MEDLEYDB, "$MEDLEYDB_RUNS", "diffvox medleydb"),
 )
