@@ -54,6 +54,8 @@ RESULTS = (
     Result("sound_matching", MEDLEYDB, "$MEDLEYDB_RUNS", "diffvox medleydb"),
     Result("ablations", QUICK, BUILD, ""),
     Result("ablations", CPU, "book/results/ablations_full", "python scripts/ablations_full.py"),
+    Result("style_transfer", QUICK, "benchmarks/results/transfer_quick_cpu.json",
+           "python benchmarks/transfer.py --quick"),
     Result("ablations", GPU, "book/results/ablations_full.json", "make gpu-chapters"),
     Result("ablations", MEDLEYDB, "$MEDLEYDB_RUNS", "diffvox medleydb"),
 )

@@ -415,3 +415,13 @@ def test_transfer_mean_and_bad_method(prior):
     assert not preset.logits[~prior.mask].any()
     with pytest.raises(ValueError, match="unknown method 'sgd'"):
         transfer(np.zeros(10), np.zeros((2, 10)), method="sgd", prior=prior)
+
+
+def test_command_choices_are_the_library_s():
+    """The command line writes its choices out (its --help imports no torch): they must be the
+    library's."""
+    from diffvox.transfer import command, core, encoders
+
+    assert command.METHODS == core.METHODS
+    assert command.ENCODERS == tuple(encoders.ENCODERS)
+    assert command.CHUNK_SECONDS == core.CHUNK_SECONDS

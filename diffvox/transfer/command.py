@@ -26,10 +26,15 @@ OUTPUTS = ("preset.json", "render.wav", "history.csv", "settings.json")
 _RUN_DEFINING = ("method", "encoder", "alpha", "lr", "seed", "device", "chunk_seconds")
 
 
+# the choices, written here so that ``--help`` needs no torch (tests/test_transfer.py holds them
+# to core.METHODS, encoders.ENCODERS and core.CHUNK_SECONDS)
+METHODS = ("ito", "mean", "nn-emb")
+ENCODERS = ("mfcc", "mir")
+CHUNK_SECONDS = 11.0
+
+
 def add_parser(sub) -> None:
     """Register ``transfer`` on the command line's subparsers."""
-    from .core import CHUNK_SECONDS, METHODS
-    from .encoders import ENCODERS
 
     p = sub.add_parser("transfer", help="style transfer: the preset that makes a dry vocal sound "
                                         "like a reference (ITO with the preset prior)")
