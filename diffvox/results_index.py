@@ -81,6 +81,9 @@ def status_rows(root: Path = ROOT) -> list[dict]:
     return rows
 
 
+# result folders (e.g. a fit's files): read when a chapter names them under book/results
+_FOLDERS = {Path(r.source).name for r in RESULTS
+            if r.source != BUILD and not r.source.startswith("$") and not r.source.endswith(".json")}
 _REFERENCE = re.compile(r"""(?:benchmarks|book)["'/ ),]+results["'/ ),]+(?:["'])?([\w{}]+(?:\.json)?)"""
                         r"""|["'f]([a-z_]+_(?:cpu|cuda|full|\{device\})(?:_before)?\.json)["']"""
                         r"""|load_results\(["'](\w+)["']\)|(MEDLEYDB_RUNS)|(current_mode\(\)|sweep\()""")
@@ -111,7 +114,7 @@ def referenced(source: str) -> set[str]:
             found.add(f"{loaded}_full.json")
         else:
             name = name or path
-            if name.endswith(".json") or name == "full_fit_cpu":
+            if name.endswith(".json") or name in _FOLDERS:
                 for device in ("cpu", "cuda"):
                     found.add(name.replace("{device}", device))
     return {f for f in found if "{" not in f}
