@@ -15,9 +15,7 @@ processes; each merges its fits into the one JSON file under a lock.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
-import fcntl
 import json
 import time
 import warnings
@@ -27,7 +25,7 @@ import numpy as np
 import torch
 
 from diffvox.audio import demo_vocal
-from diffvox.bench.common import machine, write_json_atomic
+from diffvox.bench.common import locked, machine, write_json_atomic
 from diffvox.matching import MatchConfig, fit
 from diffvox.inspect import parameter_error  # noqa: F401 (RMS in Internal's std units)
 from diffvox.presets import Preset, load_dataset
@@ -48,13 +46,6 @@ def targets(n: int) -> list[tuple[str, int]]:
     return out
 
 
-@contextlib.contextmanager
-def locked(path: Path):
-    """An exclusive lock on ``path.lock`` (shards write the same results file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_suffix(path.suffix + ".lock"), "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
 
 
 def read_fits(path: Path) -> list[dict]:

@@ -17,8 +17,6 @@ run (70 targets, 1000 steps) needs at least two 11 s chunks of the demo vocal, i
 from __future__ import annotations
 
 import argparse
-import contextlib
-import fcntl
 import json
 import sys
 import time
@@ -26,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from diffvox.bench.common import machine, write_json_atomic
+from diffvox.bench.common import locked, machine, write_json_atomic
 from diffvox.transfer.core import CHUNK_SECONDS
 from diffvox.transfer.evaluation import (METHODS, N_TARGETS, check_length, dry_track, evaluate_target,
                                          summarise)
@@ -36,12 +34,6 @@ ROOT = Path(__file__).resolve().parents[1]
 QUICK = {"chunk_seconds": 2.0, "steps": 20, "targets": 2}
 
 
-@contextlib.contextmanager
-def locked(path: Path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_suffix(path.suffix + ".lock"), "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
 
 
 def main() -> int:

@@ -152,30 +152,21 @@ class DiffVox(nn.Module):
         self.rows_surrogate.copy_(rows("surrogate") & rows("delay"))
         return self
 
-    def decode(self, logits: torch.Tensor | None = None,
-               rows: slice | torch.Tensor | None = None) -> dict[nn.Module, dict[str, torch.Tensor]]:
-        """{effect: {parameter: values (P, ...)}} of ``logits`` (default: the chain's), or of the
-        presets ``rows`` of the chain's. The chain's own entry also holds what the DSP needs of
-        those rows beyond their values: ``delay_on``, ``reverb_on``, ``surrogate_on`` (variants)
-        and ``log_eta`` (the surrogate's damping)."""
-        if logits is not None and rows is not None:
-            raise ValueError("decode takes logits or rows of the chain's, not both")
+    def decode(self, rows: slice | torch.Tensor | None = None) -> dict[nn.Module, dict[str, torch.Tensor]]:
+        """{effect: {parameter: values (P, ...)}} of the chain's presets (or of those in
+        ``rows``). The chain's own entry also holds what the DSP needs of those rows beyond their
+        values: ``delay_on``, ``reverb_on``, ``surrogate_on`` (variants) and ``log_eta`` (the
+        surrogate's damping)."""
         rows = slice(None) if rows is None else rows
-        z = self.logits[rows] if logits is None else logits
+        z = self.logits[rows]
         out: dict[nn.Module, dict[str, torch.Tensor]] = {self: {}}
         for entry, cols in zip(self.entries, self.slices):
             value = entry.field.to_value(z[:, cols].reshape(-1, *entry.field.shape))
             out.setdefault(entry.module, {})[entry.field.param] = value
-        if logits is None:
-            switches = (self.rows_delay[rows], self.rows_reverb[rows], self.rows_surrogate[rows])
-            eta = self.eta[rows] if self.eta is not None else None
-        else:  # other logits: every effect on, the surrogate as built, eta at its start
-            on = torch.ones(z.shape[0], dtype=torch.bool, device=z.device)
-            switches = (on, on, on & bool(self.rows_surrogate.any()))
-            eta = torch.full((z.shape[0],), ETA_INIT, device=z.device) if self.eta is not None else None
-        out[self].update(delay_on=switches[0], reverb_on=switches[1], surrogate_on=switches[2])
-        if eta is not None:
-            out[self]["log_eta"] = -F.softplus(eta)
+        out[self].update(delay_on=self.rows_delay[rows], reverb_on=self.rows_reverb[rows],
+                         surrogate_on=self.rows_surrogate[rows])
+        if self.eta is not None:
+            out[self]["log_eta"] = -F.softplus(self.eta[rows])
         return out
 
     # --- the DSP ---------------------------------------------------------------------------------

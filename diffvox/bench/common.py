@@ -1,7 +1,9 @@
 """Shared helpers for the benchmark scripts: timing, machine description, atomic JSON output."""
 from __future__ import annotations
 
+import contextlib
 import datetime
+import fcntl
 import json
 import os
 import platform
@@ -97,3 +99,12 @@ def random_chain_eq(n_rows: int, generator: torch.Generator | None = None,
         gain = g_lo + (g_hi - g_lo) * u[2]
         sections.append(biquad_coefficients(kind, freq, q, gain, sr))
     return torch.stack(sections, dim=1).to(dtype)
+
+
+@contextlib.contextmanager
+def locked(path: Path):
+    """An exclusive lock on ``path.lock``: shards of a benchmark write the same results file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_suffix(path.suffix + ".lock"), "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
